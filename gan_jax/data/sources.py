@@ -1,0 +1,194 @@
+"""Random-access data sources: TFDS datasets by name, a folder of images, toy 2-D data.
+
+`load_source(dataset_config, seed)` returns a `Source`: a sequence of examples
+{'image': float32 array in [-1, 1] (or raw 2-D points for toy data), 'label': int32}, with
+the data shape and number of classes. Small datasets are held in memory.
+"""
+
+import dataclasses
+import os
+from typing import Any, Optional, Sequence
+
+import ml_collections
+import numpy as np
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
+IN_MEMORY_LIMIT_BYTES = 512 * 2**20
+TOY_DATASETS = ('ring8', 'grid25')
+TOY_POOL_SIZE = 200_000
+
+
+@dataclasses.dataclass
+class Source:
+  """A random-access dataset of preprocessed examples."""
+
+  examples: Sequence[dict]
+  data_shape: tuple[int, ...]
+  num_classes: Optional[int]
+  description: str
+
+  def __len__(self):
+    return len(self.examples)
+
+  def __getitem__(self, index):
+    return self.examples[index]
+
+
+class ArraySource(Sequence):
+  """Examples held as numpy arrays in memory."""
+
+  def __init__(self, data: np.ndarray, labels: np.ndarray):
+    self.data, self.labels = data, labels.astype(np.int32)
+
+  def __len__(self):
+    return len(self.data)
+
+  def __getitem__(self, i):
+    return {'image': self.data[i], 'label': self.labels[i]}
+
+
+def _to_float_image(image: np.ndarray, image_size: int, channels: int) -> np.ndarray:
+  """uint8 HWC (or HW) -> float32 in [-1, 1], optionally resized / channel-converted."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3:
+    raise ValueError(f'Expected an image (H, W, C); got shape {image.shape}.')
+  if channels and image.shape[-1] != channels:
+    if channels == 3 and image.shape[-1] == 1:
+      image = np.repeat(image, 3, axis=-1)
+    elif channels == 1 and image.shape[-1] in (3, 4):
+      image = np.asarray(Image.fromarray(image[..., :3]).convert('L'))[..., None]
+    elif channels == 3 and image.shape[-1] == 4:
+      image = image[..., :3]
+    else:
+      raise ValueError(f'Cannot convert {image.shape[-1]} channels to {channels}.')
+  if image_size and image.shape[:2] != (image_size, image_size):
+    mode = 'L' if image.shape[-1] == 1 else 'RGB'
+    pil = Image.fromarray(image[..., 0] if mode == 'L' else image, mode)
+    pil = pil.resize((image_size, image_size), Image.BICUBIC)
+    image = np.asarray(pil).reshape(image_size, image_size, -1)
+  return image.astype(np.float32) / 127.5 - 1.0
+
+
+class _MappedSource(Sequence):
+  """Lazily preprocesses examples of a TFDS data source (for datasets too big for memory)."""
+
+  def __init__(self, source, image_key, label_key, image_size, channels):
+    self.source, self.image_key, self.label_key = source, image_key, label_key
+    self.image_size, self.channels = image_size, channels
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, i):
+    ex = self.source[i]
+    label = ex.get(self.label_key, 0) if self.label_key else 0
+    return {'image': _to_float_image(ex[self.image_key], self.image_size, self.channels),
+            'label': np.int32(label)}
+
+
+def _tfds_builder(name: str, data_dir: str):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if name == 'embedded_mnist':
+    from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
+    return embedded_mnist.prepare(data_dir)
+  try:
+    builder = tfds.builder(name, data_dir=data_dir or None)
+  except Exception as e:  # tfds raises several types for unknown names.
+    raise ValueError(f'Unknown dataset {name!r}: {e}. Use a TFDS name (e.g. mnist, cifar10), '
+                     f"'embedded_mnist', 'image_folder' or one of {TOY_DATASETS}.") from e
+  if not os.path.isdir(builder.data_dir) or not any(
+      f.startswith(name.split('/')[0]) or f.endswith('.json') or '.array_record' in f or
+      '.tfrecord' in f for f in os.listdir(builder.data_dir)):
+    raise FileNotFoundError(
+        f'TFDS dataset {name!r} is not prepared in {builder.data_dir}. Where there is '
+        f"network, prepare it once with: python -c \"import tensorflow_datasets as tfds; "
+        f"tfds.builder('{name}', data_dir='DIR', file_format='array_record')"
+        f".download_and_prepare()\" (needs the `tfds` extra: pip install -e .[tfds]); "
+        f'otherwise copy a prepared copy here and pass --config.dataset.data_dir=DIR.')
+  return builder
+
+
+def _load_tfds(cfg: ml_collections.ConfigDict) -> Source:
+  builder = _tfds_builder(cfg.name, cfg.data_dir)
+  try:
+    source = builder.as_data_source(cfg.split)
+  except NotImplementedError as e:
+    raise ValueError(
+        f'TFDS dataset {cfg.name!r} in {builder.data_dir} is not in array_record format, which '
+        'random-access loading needs. Re-prepare it with file_format="array_record".') from e
+  features = builder.info.features
+  if cfg.image_key not in features:
+    raise ValueError(f'Dataset {cfg.name!r} has no feature {cfg.image_key!r}; features: '
+                     f'{list(features)}. Set --config.dataset.image_key.')
+  label_key = cfg.label_key if cfg.label_key in features else ''
+  num_classes = None
+  if label_key:
+    num_classes = getattr(features[label_key], 'num_classes', None)
+    if num_classes is None and cfg.name == 'embedded_mnist':
+      num_classes = 10
+  mapped = _MappedSource(source, cfg.image_key, label_key, cfg.image_size, cfg.channels)
+  first = mapped[0]['image']
+  if len(source) * first.nbytes <= IN_MEMORY_LIMIT_BYTES:
+    images = np.stack([mapped[i]['image'] for i in range(len(mapped))])
+    labels = np.asarray([mapped[i]['label'] for i in range(len(mapped))])
+    examples = ArraySource(images, labels)
+  else:
+    examples = mapped
+  return Source(examples, tuple(first.shape), num_classes,
+                f'tfds:{cfg.name}/{cfg.split} ({len(source)} examples)')
+
+
+def _load_image_folder(cfg: ml_collections.ConfigDict) -> Source:
+  """Images under `cfg.path`; sub-folder names, if any, are the class labels."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  root = cfg.path
+  if not root or not os.path.isdir(root):
+    raise FileNotFoundError(f'dataset.path={root!r} is not a folder; pass '
+                            '--config.dataset.path=/path/to/images for image_folder.')
+  files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                 if f.lower().endswith(IMAGE_EXTENSIONS))
+  if not files:
+    raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) under {root}.')
+  classes = sorted({os.path.relpath(os.path.dirname(f), root) for f in files})
+  class_index = {c: i for i, c in enumerate(classes)}
+  images, labels = [], []
+  for f in files:
+    try:
+      with Image.open(f) as im:
+        arr = np.asarray(im.convert('L' if cfg.channels == 1 else 'RGB'))
+    except (UnidentifiedImageError, OSError) as e:
+      raise ValueError(f'Cannot read image {f}: {e}. Remove or fix the file.') from e
+    size = cfg.image_size or arr.shape[0]
+    images.append(_to_float_image(arr, size, 0))
+    labels.append(class_index[os.path.relpath(os.path.dirname(f), root)])
+  shapes = {im.shape for im in images}
+  if len(shapes) > 1:
+    raise ValueError(f'Images under {root} have different shapes {sorted(shapes)[:4]}; set '
+                     '--config.dataset.image_size=N to resize them all to N x N.')
+  num_classes = len(classes) if len(classes) > 1 else None
+  return Source(ArraySource(np.stack(images), np.asarray(labels)), images[0].shape,
+                num_classes, f'image_folder:{root} ({len(files)} images)')
+
+
+def _load_toy(cfg: ml_collections.ConfigDict, seed: int) -> Source:
+  from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
+  points, modes = toy.sample_toy(seed, cfg.name, TOY_POOL_SIZE)
+  return Source(ArraySource(np.asarray(points, np.float32), np.asarray(modes)), (2,), None,
+                f'toy:{cfg.name} (pool of {TOY_POOL_SIZE} samples)')
+
+
+def load_source(cfg: ml_collections.ConfigDict, seed: int = 0) -> Source:
+  """Loads the dataset named by `cfg.name` (see module docstring)."""
+  if cfg.name in TOY_DATASETS:
+    return _load_toy(cfg, seed)
+  if cfg.name == 'image_folder':
+    return _load_image_folder(cfg)
+  return _load_tfds(cfg)
+
+
+def describe(source: Source) -> dict[str, Any]:
+  return {'description': source.description, 'data_shape': list(source.data_shape),
+          'num_classes': source.num_classes, 'num_examples': len(source)}

@@ -1,0 +1,151 @@
+"""DCGAN (Radford, Metz & Chintala 2015) for square images of side base * 2**k.
+
+Generator: z -> ConvTranspose(k=base, s=1, p=0) to a base x base map with
+width * 2**(k-1) channels -> k-1 x [BN, ReLU, ConvTranspose(4, 2, 1), halving channels]
+-> BN, ReLU, ConvTranspose(4, 2, 1) to the image channels -> tanh.
+Discriminator, mirrored: k x [Conv(4, 2, 1), (BN except first), LeakyReLU(0.2)] ->
+Conv(k=base, s=1, p=0) to one logit. Weights ~ N(0, 0.02), BN scale ~ N(1, 0.02).
+
+With base 4 and 64x64x3 this is exactly the PyTorch examples' DCGAN (ngf = ndf = 64);
+28x28 uses base 7 (two up/down-sampling stages), 32x32 base 4 (three stages).
+
+Options (model_config.get, default; the defaults give the network above):
+  d_spectral_norm (False), g_spectral_norm (False): wrap every (transposed) convolution of
+    D / G in flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to
+    (k*k*C_in, C_out), `spectral_norm_steps` (1) power iterations per call, u and sigma in
+    'batch_stats', updated only when train=True). BatchNorm layers are kept.
+  d_dropout (0.0): dropout rate after each LeakyReLU of D (rng name 'dropout').
+"""
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from gan_jax.models import layers
+
+dcgan_weight_init = nn.initializers.normal(stddev=0.02)
+
+
+def _layer(layer: nn.Module, x: jax.Array, *, spectral_norm: bool, n_steps: int,
+           train: bool) -> jax.Array:
+  """Applies `layer`, spectrally normalized (stats updated iff train) when asked."""
+  if spectral_norm:
+    return nn.SpectralNorm(layer, n_steps=n_steps)(x, update_stats=train)
+  return layer(x)
+
+
+def _bn_scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def _batch_norm(train: bool, axis_name: Optional[str], name: str) -> nn.BatchNorm:
+  # momentum 0.9 == PyTorch's momentum 0.1; eps as PyTorch.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      axis_name=axis_name if train else None, scale_init=_bn_scale_init,
+                      name=name)
+
+
+def _geometry(image_size: int) -> tuple[int, int]:
+  """Returns (base, number of stride-2 stages) with image_size = base * 2**stages."""
+  for base in (4, 7, 3, 5, 6):
+    size, stages = image_size, 0
+    while size > base and size % 2 == 0:
+      size //= 2
+      stages += 1
+    if size == base and stages >= 1:
+      return base, stages
+  raise ValueError(f'DCGAN needs an image side of 4, 7, 3, 5 or 6 times a power of two '
+                   f'(e.g. 28, 32, 64); got {image_size}. Set dataset.image_size to resize.')
+
+
+class DCGANGenerator(nn.Module):
+  image_shape: tuple[int, int, int]
+  width: int = 64
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = 'xla'
+  dtype: Any = None
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    del labels  # Unconditional.
+    base, stages = _geometry(self.image_shape[0])
+    x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
+    features = self.width * 2 ** (stages - 1)
+    sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
+    x = _layer(layers.ConvTranspose2D(features, base, 1, 0, use_bias=False,
+                                      implementation=self.conv_transpose_impl,
+                                      kernel_init=dcgan_weight_init, dtype=self.dtype,
+                                      name='project'), x, **sn)
+    for i in range(stages):
+      x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
+      x = nn.relu(x)
+      last = i == stages - 1
+      features = self.image_shape[-1] if last else features // 2
+      x = _layer(layers.ConvTranspose2D(features, 4, 2, 1, use_bias=False,
+                                        implementation=self.conv_transpose_impl,
+                                        kernel_init=dcgan_weight_init, dtype=self.dtype,
+                                        name=f'up{i}'), x, **sn)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class DCGANDiscriminator(nn.Module):
+  image_shape: tuple[int, int, int]
+  width: int = 64
+  axis_name: Optional[str] = None
+  dtype: Any = None
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    del labels
+    base, stages = _geometry(self.image_shape[0])
+    x = x.astype(self.dtype or x.dtype)
+    sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
+    for i in range(stages):
+      x = _layer(nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
+                         use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
+                         name=f'down{i}'), x, **sn)
+      if i > 0:
+        x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
+      x = nn.leaky_relu(x, 0.2)
+      if self.dropout > 0:
+        x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
+    x = _layer(nn.Conv(1, (base, base), padding='VALID', use_bias=False,
+                       kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit'), x, **sn)
+    return x.reshape(x.shape[0]).astype(jnp.float32)
+
+
+def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
+          num_classes: Optional[int]):
+  del num_classes
+  if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
+    raise ValueError(f'DCGAN needs square images (H, W, C); got data shape {data_shape}. '
+                     'Use model.name=mlp for vector data.')
+  dtype = jnp.bfloat16 if model_config.get('compute_dtype', 'float32') == 'bfloat16' else None
+  impl = model_config.get('conv_transpose_impl', 'xla')
+  sn_steps = int(model_config.get('spectral_norm_steps', 1))
+  g_sn = bool(model_config.get('g_spectral_norm', False))
+  d_sn = bool(model_config.get('d_spectral_norm', False))
+  dropout = float(model_config.get('d_dropout', 0.0))
+  if not 0.0 <= dropout < 1.0:
+    raise ValueError(f'model.d_dropout is a rate in [0, 1); got {dropout}.')
+
+  def make_generator(axis_name):
+    return DCGANGenerator(data_shape, model_config.g_width, axis_name, impl, dtype,
+                          spectral_norm=g_sn, spectral_norm_steps=sn_steps)
+
+  def make_discriminator(axis_name):
+    return DCGANDiscriminator(data_shape, model_config.d_width, axis_name, dtype,
+                              spectral_norm=d_sn, spectral_norm_steps=sn_steps,
+                              dropout=dropout)
+
+  return make_generator, make_discriminator

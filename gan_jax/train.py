@@ -190,3 +190,48 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     writer.close()
     mngr.close()
   return last_row
+
+
+def load_run(workdir: str, step: Optional[int] = None):
+  """Loads a finished or running run: (config, source, networks, host GANState, step).
+
+  The config comes from the checkpoint itself, so the networks match the saved weights.
+  """
+  ckpt_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(ckpt_dir):
+    raise FileNotFoundError(f'No checkpoints in {workdir}; train first with launch/main.py '
+                            f'--workdir={workdir}.')
+  mngr = checkpointing.manager(ckpt_dir)
+  try:
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'No checkpoint in {ckpt_dir}.')
+    if step not in mngr.all_steps():
+      raise FileNotFoundError(f'No checkpoint for step {step} in {ckpt_dir}; available: '
+                              f'{sorted(mngr.all_steps())}.')
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+    saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+    config = ml_collections.ConfigDict(saved)
+    source, networks = build(config)
+    template = state_lib.create_state(config, networks, jax.random.key(0))
+    state, _, step = checkpointing.restore(mngr, template, step)
+  finally:
+    mngr.close()
+  return config, source, networks, state, step
+
+
+def generate(networks: models.Networks, state: state_lib.GANState, num: int, key: jax.Array,
+             *, ema: bool = True, labels=None, batch_size: int = 500) -> np.ndarray:
+  """`num` samples from the generator (EMA weights if `ema`), in the data's own range."""
+  sampler = make_sampler(networks)
+  variables = state.generator_variables(ema=ema)
+  out = []
+  for i, start in enumerate(range(0, num, batch_size)):
+    n = min(batch_size, num - start)
+    k_z, k_y = jax.random.split(jax.random.fold_in(key, i))
+    z = networks.sample_latents(k_z, n)
+    y = None
+    if networks.num_classes:
+      y = labels[start:start + n] if labels is not None else networks.sample_labels(k_y, n)
+    out.append(np.asarray(sampler(variables, z, y), np.float32))
+  return np.concatenate(out)

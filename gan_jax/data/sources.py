@@ -99,26 +99,25 @@ def _tfds_builder(name: str, data_dir: str):
   except Exception as e:  # tfds raises several types for unknown names.
     raise ValueError(f'Unknown dataset {name!r}: {e}. Use a TFDS name (e.g. mnist, cifar10), '
                      f"'embedded_mnist', 'image_folder' or one of {TOY_DATASETS}.") from e
-  if not os.path.isdir(builder.data_dir) or not any(
-      f.startswith(name.split('/')[0]) or f.endswith('.json') or '.array_record' in f or
-      '.tfrecord' in f for f in os.listdir(builder.data_dir)):
-    raise FileNotFoundError(
-        f'TFDS dataset {name!r} is not prepared in {builder.data_dir}. Where there is '
-        f"network, prepare it once with: python -c \"import tensorflow_datasets as tfds; "
-        f"tfds.builder('{name}', data_dir='DIR', file_format='array_record')"
-        f".download_and_prepare()\" (needs the `tfds` extra: pip install -e .[tfds]); "
-        f'otherwise copy a prepared copy here and pass --config.dataset.data_dir=DIR.')
   return builder
 
 
 def _load_tfds(cfg: ml_collections.ConfigDict) -> Source:
   builder = _tfds_builder(cfg.name, cfg.data_dir)
+  prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder('{cfg.name}', "
+             f"data_dir='DIR', file_format='array_record').download_and_prepare()\"")
   try:
     source = builder.as_data_source(cfg.split)
-  except NotImplementedError as e:
+  except Exception as e:  # TFDS raises NotImplementedError/ValueError/OSError variants.
+    if not os.path.exists(builder.data_path):
+      raise FileNotFoundError(
+          f'TFDS dataset {cfg.name!r} is not prepared in {builder.data_dir}. Where there is '
+          f'network, prepare it once with: {prepare} (needs the `tfds` extra: '
+          'pip install -e ".[tfds]"); otherwise copy a prepared copy to DIR and pass '
+          '--config.dataset.data_dir=DIR.') from e
     raise ValueError(
-        f'TFDS dataset {cfg.name!r} in {builder.data_dir} is not in array_record format, which '
-        'random-access loading needs. Re-prepare it with file_format="array_record".') from e
+        f'TFDS dataset {cfg.name!r} in {builder.data_path} cannot be read with random access '
+        f'({e}). It must be prepared as array_record: {prepare}') from e
   features = builder.info.features
   if cfg.image_key not in features:
     raise ValueError(f'Dataset {cfg.name!r} has no feature {cfg.image_key!r}; features: '

@@ -43,7 +43,10 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
 
 def _batch_norm(train: bool, axis_name: Optional[str], name: str) -> nn.BatchNorm:
   # momentum 0.9 == PyTorch's momentum 0.1; eps as PyTorch.
+  # Two-pass variance (mean of squared deviations): E[x^2]-E[x]^2 cancels badly in float32
+  # for DCGAN's small initial activations, and then depends on the device summation order.
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      use_fast_variance=False,
                       axis_name=axis_name if train else None, scale_init=_bn_scale_init,
                       name=name)
 

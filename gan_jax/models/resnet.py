@@ -1,0 +1,195 @@
+"""SNGAN ResNet generator and discriminator (Miyato et al. 2018, appendix B.4, CIFAR-10).
+
+Generator (32x32): z -> Dense(4*4*g_width) -> 3 x GBlock(up) -> BN -> ReLU -> Conv3x3(C)
+-> tanh, where GBlock(x) = conv3(relu(bn(conv3(up(relu(bn(x))))))) + conv1(up(x)) and
+`up` is 2x nearest-neighbour upsampling.
+Discriminator (32x32): OptimizedDBlock(down) -> DBlock(down) -> DBlock -> DBlock -> ReLU ->
+global sum pool -> Dense(1), where
+  OptimizedDBlock(x) = pool(conv3(relu(conv3(x)))) + conv1(pool(x)),
+  DBlock(x) = [pool](conv3(relu(conv3(relu(x))))) + [conv1 -> pool](x) (identity shortcut
+  when neither the width nor the resolution changes), pool = 2x2 average pooling.
+Every D layer is spectrally normalized (flax `nn.SpectralNorm`, one power iteration per
+call, state in 'batch_stats'); the paper's widths are g_width=256, d_width=128.
+Residual-branch convs use Glorot-uniform init with gain sqrt(2), shortcuts and the dense
+layers gain 1, as in the authors' code.
+
+Other sizes: G starts at base x base with size = base * 2**stages (base in 4..7, e.g. 28 =
+7 * 2**2 with two up-blocks, 64 = 4 * 2**4); D downsamples (optimized block first) while the
+side is > 8 and even, then adds non-downsampling blocks up to 4 blocks in all (28: 28 ->
+14 -> 7, then two blocks at 7x7).
+
+Config keys (model_config.get, default): g_width (256), d_width (128),
+d_spectral_norm (True), g_spectral_norm (False), spectral_norm_steps (1).
+Unconditional: labels are accepted and ignored.
+"""
+
+import math
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+residual_init = nn.initializers.variance_scaling(2.0, 'fan_avg', 'uniform')  # gain sqrt(2)
+shortcut_init = nn.initializers.xavier_uniform()
+
+
+def generator_geometry(image_size: int) -> tuple[int, int]:
+  """Returns (base, number of up-blocks) with image_size = base * 2**stages."""
+  for base in (4, 7, 5, 6):
+    if image_size % base == 0:
+      ratio = image_size // base
+      if ratio >= 2 and ratio & (ratio - 1) == 0:
+        return base, int(math.log2(ratio))
+  raise ValueError(f'The SNGAN ResNet needs an image side of 4, 5, 6 or 7 times a power of two '
+                   f'(e.g. 28, 32, 48, 64); got {image_size}. Set dataset.image_size to resize.')
+
+
+def discriminator_downsamples(image_size: int) -> int:
+  """Number of 2x downsampling blocks: halve while the side is > 8 and even (at least 1)."""
+  size, downs = image_size, 0
+  while size > 8 and size % 2 == 0:
+    size //= 2
+    downs += 1
+  return max(downs, 1)
+
+
+def _upsample(x: jax.Array) -> jax.Array:
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def _avg_pool(x: jax.Array) -> jax.Array:
+  return nn.avg_pool(x, (2, 2), (2, 2))
+
+
+class _Layers:
+  """Builds convs/denses, wrapped in spectral norm when asked (update_stats=train)."""
+
+  def __init__(self, spectral_norm: bool, n_steps: int, train: bool):
+    self.spectral_norm, self.n_steps, self.train = spectral_norm, n_steps, train
+
+  def __call__(self, layer: nn.Module, x: jax.Array) -> jax.Array:
+    if self.spectral_norm:
+      return nn.SpectralNorm(layer, n_steps=self.n_steps)(x, update_stats=self.train)
+    return layer(x)
+
+  @staticmethod
+  def conv(features, kernel, init, name):
+    return nn.Conv(features, (kernel, kernel), padding='SAME', kernel_init=init, name=name)
+
+
+class GeneratorBlock(nn.Module):
+  features: int
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    apply = _Layers(self.spectral_norm, self.spectral_norm_steps, train)
+    bn = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                   axis_name=self.axis_name if train else None, name=name)
+    h = _upsample(nn.relu(bn('bn0')(x)))
+    h = apply(_Layers.conv(self.features, 3, residual_init, 'conv0'), h)
+    h = nn.relu(bn('bn1')(h))
+    h = apply(_Layers.conv(self.features, 3, residual_init, 'conv1'), h)
+    shortcut = apply(_Layers.conv(self.features, 1, shortcut_init, 'shortcut'), _upsample(x))
+    return h + shortcut
+
+
+class DiscriminatorBlock(nn.Module):
+  features: int
+  downsample: bool
+  optimized: bool = False  # First block: no pre-activation, pool before the 1x1 shortcut.
+  spectral_norm: bool = True
+  spectral_norm_steps: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    apply = _Layers(self.spectral_norm, self.spectral_norm_steps, train)
+    h = x if self.optimized else nn.relu(x)
+    h = apply(_Layers.conv(self.features, 3, residual_init, 'conv0'), h)
+    h = apply(_Layers.conv(self.features, 3, residual_init, 'conv1'), nn.relu(h))
+    if self.downsample:
+      h = _avg_pool(h)
+    if self.optimized:
+      shortcut = apply(_Layers.conv(self.features, 1, shortcut_init, 'shortcut'), _avg_pool(x))
+    elif self.downsample or x.shape[-1] != self.features:
+      shortcut = apply(_Layers.conv(self.features, 1, shortcut_init, 'shortcut'), x)
+      shortcut = _avg_pool(shortcut) if self.downsample else shortcut
+    else:
+      shortcut = x
+    return h + shortcut
+
+
+class ResNetGenerator(nn.Module):
+  image_shape: tuple[int, int, int]
+  width: int = 256
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    del labels  # Unconditional.
+    base, stages = generator_geometry(self.image_shape[0])
+    apply = _Layers(self.spectral_norm, self.spectral_norm_steps, train)
+    x = apply(nn.Dense(base * base * self.width, kernel_init=shortcut_init, name='project'), z)
+    x = x.reshape(z.shape[0], base, base, self.width)
+    for i in range(stages):
+      x = GeneratorBlock(self.width, self.spectral_norm, self.spectral_norm_steps,
+                         self.axis_name, name=f'block{i}')(x, train=train)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                     axis_name=self.axis_name if train else None, name='bn')(x)
+    x = apply(_Layers.conv(self.image_shape[-1], 3, shortcut_init, 'to_image'), nn.relu(x))
+    return jnp.tanh(x)
+
+
+class ResNetDiscriminator(nn.Module):
+  image_shape: tuple[int, int, int]
+  width: int = 128
+  spectral_norm: bool = True
+  spectral_norm_steps: int = 1
+  num_blocks: int = 4
+
+  @nn.compact
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    del labels  # Unconditional.
+    downs = discriminator_downsamples(self.image_shape[0])
+    for i in range(max(self.num_blocks, downs)):
+      x = DiscriminatorBlock(self.width, downsample=i < downs, optimized=i == 0,
+                             spectral_norm=self.spectral_norm,
+                             spectral_norm_steps=self.spectral_norm_steps,
+                             name=f'block{i}')(x, train=train)
+    x = jnp.sum(nn.relu(x), axis=(1, 2))  # Global sum pooling.
+    apply = _Layers(self.spectral_norm, self.spectral_norm_steps, train)
+    x = apply(nn.Dense(1, kernel_init=shortcut_init, name='logit'), x)
+    return x.reshape(x.shape[0])
+
+
+def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
+          num_classes: Optional[int]):
+  """Returns (make_generator, make_discriminator) for the SNGAN ResNet pair."""
+  del num_classes  # Unconditional.
+  if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
+    raise ValueError(f'The ResNet needs square images (H, W, C); got data shape {data_shape}. '
+                     'Use model.name=mlp for vector data.')
+  generator_geometry(data_shape[0])  # Fail early on unsupported sizes.
+  if data_shape[0] < 8:
+    raise ValueError(f'The ResNet needs images of side >= 8; got {data_shape[0]}.')
+  sn_steps = int(model_config.get('spectral_norm_steps', 1))
+
+  def make_generator(axis_name):
+    return ResNetGenerator(data_shape, int(model_config.get('g_width', 256)),
+                           bool(model_config.get('g_spectral_norm', False)), sn_steps,
+                           axis_name)
+
+  def make_discriminator(axis_name):
+    del axis_name  # No BatchNorm in D.
+    return ResNetDiscriminator(data_shape, int(model_config.get('d_width', 128)),
+                               bool(model_config.get('d_spectral_norm', True)), sn_steps)
+
+  return make_generator, make_discriminator

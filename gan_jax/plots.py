@@ -1,0 +1,94 @@
+"""Static figures written as PNG: real-vs-generated scatter plots for 2-D data, and
+training curves from a run's JSON-lines metrics file.
+
+Uses matplotlib's object API (`Figure` + Agg canvas), so importing this module never changes
+the global pyplot backend and works without a display.
+"""
+
+import json
+import math
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _save(fig: Figure, path: str):
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  FigureCanvasAgg(fig)
+  fig.savefig(path, format='png', dpi=100)
+
+
+def scatter_real_vs_fake(real, fake, path: str, title: Optional[str] = None,
+                         modes=None) -> str:
+  """Scatter of real (N, 2) and generated (K, 2) points, optional mode centres; writes PNG."""
+  real, fake = np.asarray(real), np.asarray(fake)
+  for name, a in (('real', real), ('fake', fake)):
+    if a.ndim != 2 or a.shape[1] != 2:
+      raise ValueError(f'scatter_real_vs_fake needs 2-D points (N, 2); {name} has shape '
+                       f'{a.shape}.')
+  fig = Figure(figsize=(5, 5))
+  ax = fig.add_subplot(1, 1, 1)
+  ax.scatter(fake[:, 0], fake[:, 1], s=4, alpha=0.5, c='tab:orange', label='generated')
+  ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.5, c='tab:blue', label='real')
+  if modes is not None:
+    modes = np.asarray(modes)
+    ax.scatter(modes[:, 0], modes[:, 1], s=12, marker='+', linewidths=0.6, c='black',
+               label='modes')
+  ax.set_aspect('equal', adjustable='datalim')
+  ax.legend(loc='upper right', markerscale=3)
+  if title:
+    ax.set_title(title)
+  fig.tight_layout()
+  _save(fig, path)
+  return path
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """Rows of a JSON-lines file (blank lines skipped); a bad line is an error naming it."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'No metrics file at {path}; train first or pass the workdir\'s '
+                            'metrics .jsonl file.')
+  rows = []
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      if line.strip():
+        try:
+          rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+          raise ValueError(f'{path}:{number} is not valid JSON: {e}') from e
+  return rows
+
+
+def _is_scalar(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def plot_training_curves(metrics_jsonl_path: str, out_png: str,
+                         keys: Optional[Sequence[str]] = None) -> str:
+  """One subplot per metric key against 'step'; keys=None plots every scalar key."""
+  rows = [r for r in read_jsonl(metrics_jsonl_path) if _is_scalar(r.get('step'))]
+  available = sorted({k for r in rows for k, v in r.items() if k != 'step' and _is_scalar(v)})
+  if keys is None:
+    keys = available
+  missing = [k for k in keys if k not in available]
+  if missing or not keys:
+    raise ValueError(f'No scalar values for {missing or "any key"} in {metrics_jsonl_path}; '
+                     f'available: {available}.')
+  cols = min(2, len(keys))
+  nrows = math.ceil(len(keys) / cols)
+  fig = Figure(figsize=(5 * cols, 3 * nrows))
+  for i, key in enumerate(keys):
+    ax = fig.add_subplot(nrows, cols, i + 1)
+    points = [(r['step'], r[key]) for r in rows if _is_scalar(r.get(key))]
+    steps, values = zip(*points)
+    ax.plot(steps, values, lw=1)
+    ax.set_title(key)
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  _save(fig, out_png)
+  return out_png

@@ -1,0 +1,43 @@
+"""Small shared builders for the tests."""
+
+import jax
+import jax.numpy as jnp
+
+from configs import dcgan
+from gan_jax import models
+from gan_jax import state as state_lib
+
+
+def tiny_dcgan_config(**overrides):
+  """DCGAN-28 config with narrow networks (fast to compile), SGD unless overridden."""
+  config = dcgan.get_config('smoke')
+  config.model.g_width = 8
+  config.model.d_width = 8
+  config.model.latent_dim = 16
+  config.batch_size = 16
+  config.parallel = 'none'
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def tiny_setup(config, data_shape=(28, 28, 1), seed=0):
+  networks = models.build_networks(config.model, data_shape)
+  state = state_lib.create_state(config, networks, jax.random.key(seed))
+  return networks, state
+
+
+def random_batch(n, data_shape=(28, 28, 1), seed=1, n_critic=1):
+  lead = (n_critic, n) if n_critic > 1 else (n,)
+  key = jax.random.key(seed)
+  return {'image': jax.random.uniform(key, (*lead, *data_shape), minval=-1.0, maxval=1.0),
+          'label': jnp.zeros(lead, jnp.int32)}
+
+
+def max_abs_diff(a, b) -> float:
+  diffs = jax.tree_util.tree_map(lambda x, y: jnp.max(jnp.abs(x - y)), a, b)
+  return float(max(jax.tree_util.tree_leaves(diffs)))

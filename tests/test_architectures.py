@@ -1,0 +1,129 @@
+"""Shapes, determinism, mutable state and option switches of every registered architecture."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from gan_jax.models import ARCHITECTURES, build_networks
+
+CASES = [
+    ('mlp', (28, 28, 1), dict(g_hidden=16, g_depth=2, d_hidden=(16,), g_batch_norm=True)),
+    ('mlp', (2,), dict(output_activation='linear', g_hidden=(16, 16), d_hidden=(16, 16),
+                       d_activation='maxout', d_dropout=0.2)),
+    ('resnet', (32, 32, 3), dict(g_width=8, d_width=8)),
+    ('resnet', (28, 28, 1), dict(g_width=8, d_width=8)),
+    ('dcgan', (28, 28, 1), dict(g_width=4, d_width=4)),
+]
+
+
+def _net(name, shape, **extra):
+  cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=6, **extra))
+  return build_networks(cfg, shape)
+
+
+def _sigma_count(variables):
+  leaves = jax.tree_util.tree_flatten_with_path(variables.get('batch_stats', {}))[0]
+  return sum(1 for path, _ in leaves if path[-1].key.endswith('/sigma'))
+
+
+@pytest.mark.parametrize('name, shape, extra', CASES)
+def test_shapes_determinism_and_state(name, shape, extra):
+  net = _net(name, shape, **extra)
+  key = jax.random.PRNGKey(0)
+  g_vars, d_vars = net.generator_init(key), net.discriminator_init(key)
+  chex.assert_trees_all_equal(g_vars, net.generator_init(key))  # Deterministic init.
+  z = net.sample_latents(jax.random.PRNGKey(1), 3)
+  rngs = {'dropout': jax.random.PRNGKey(2)}
+
+  x, _ = net.generator_apply(g_vars, z, train=False)
+  chex.assert_shape(x, (3, *shape))
+  chex.assert_tree_all_finite(x)
+  if extra.get('output_activation', 'tanh') == 'tanh':
+    assert float(jnp.max(jnp.abs(x))) <= 1.0
+  chex.assert_trees_all_equal(x, net.generator_apply(g_vars, z, train=False)[0])
+  logits, _ = net.discriminator_apply(d_vars, x, train=False)
+  chex.assert_shape(logits, (3,))
+  chex.assert_tree_all_finite(logits)
+
+  # train=True returns the updated mutable collections with the same structure.
+  x_train, g_updates = net.generator_apply(g_vars, z, train=True, rngs=rngs)
+  _, d_updates = net.discriminator_apply(d_vars, x_train, train=True, rngs=rngs)
+  for variables, updates in ((g_vars, g_updates), (d_vars, d_updates)):
+    if 'batch_stats' in variables:
+      chex.assert_trees_all_equal_shapes(updates['batch_stats'], variables['batch_stats'])
+      assert not all(np.allclose(a, b) for a, b in zip(
+          jax.tree_util.tree_leaves(updates['batch_stats']),
+          jax.tree_util.tree_leaves(variables['batch_stats'])))
+    else:
+      assert updates == {}
+
+
+@pytest.mark.parametrize('name, shape, extra', [CASES[1], CASES[4]])
+def test_spectral_norm_switch_keeps_param_names(name, shape, extra):
+  """SN adds u/sigma to 'batch_stats' of the chosen network; params keep their names."""
+  plain = _net(name, shape, **extra)
+  normed = _net(name, shape, d_spectral_norm=True, g_spectral_norm=True, **extra)
+  key = jax.random.PRNGKey(0)
+  for init in ('generator_init', 'discriminator_init'):
+    a, b = (jax.eval_shape(getattr(net, init), key) for net in (plain, normed))
+    chex.assert_trees_all_equal_shapes(a['params'], b['params'])
+    assert _sigma_count(a) == 0 and _sigma_count(b) == len(jax.tree_util.tree_leaves(
+        jax.tree_util.tree_map(lambda p: p if p.ndim >= 2 else None, b['params'])))
+
+
+def test_resnet_discriminator_is_spectrally_normalized_by_default():
+  net = _net('resnet', (32, 32, 3), g_width=4, d_width=4)
+  d_vars = jax.eval_shape(net.discriminator_init, jax.random.PRNGKey(0))  # Shapes only.
+  # 4 blocks x 2 convs + 2 shortcut convs (blocks 0, 1; 2 and 3 are identity) + dense = 11.
+  assert _sigma_count(d_vars) == 11
+  assert _sigma_count(jax.eval_shape(net.generator_init, jax.random.PRNGKey(0))) == 0
+  off = _net('resnet', (32, 32, 3), g_width=4, d_width=4, d_spectral_norm=False)
+  assert 'batch_stats' not in jax.eval_shape(off.discriminator_init, jax.random.PRNGKey(0))
+
+
+def test_dropout_is_random_in_training_only():
+  net = _net('mlp', (2,), output_activation='linear', d_hidden=(32,), d_dropout=0.5)
+  d_vars = net.discriminator_init(jax.random.PRNGKey(0))
+  x = jnp.ones((4, 2))
+  run = lambda seed: net.discriminator_apply(d_vars, x, train=True,
+                                             rngs={'dropout': jax.random.PRNGKey(seed)})[0]
+  chex.assert_trees_all_equal(run(1), run(1))
+  assert not np.allclose(run(1), run(2))
+  chex.assert_trees_all_equal(net.discriminator_apply(d_vars, x, train=False)[0],
+                              net.discriminator_apply(d_vars, x, train=False)[0])
+
+
+def test_dcgan_defaults_unchanged():
+  """No options: no spectral-norm state, no dropout; the published layer names."""
+  net = _net('dcgan', (28, 28, 1), g_width=4, d_width=4)
+  d_vars = jax.eval_shape(net.discriminator_init, jax.random.PRNGKey(0))
+  assert sorted(d_vars['params']) == ['bn1', 'down0', 'down1', 'logit']
+  assert _sigma_count(d_vars) == 0
+
+
+def test_mlp_linear_output_is_unbounded():
+  net = _net('mlp', (2,), output_activation='linear', g_hidden=(8,))
+  g_vars = net.generator_init(jax.random.PRNGKey(0))
+  x, _ = net.generator_apply(g_vars, 100.0 * jnp.ones((2, 6)), train=False)
+  assert float(jnp.max(jnp.abs(x))) > 1.0
+
+
+@pytest.mark.parametrize('name, shape, extra, match', [
+    ('resnet', (30, 30, 3), {}, 'image side'),
+    ('resnet', (2,), {}, 'mlp'),
+    ('mlp', (2,), dict(output_activation='sigmoidd'), 'linear'),
+    ('mlp', (2,), dict(g_activation='maxout'), 'relu'),
+    ('mlp', (2,), dict(d_dropout=1.5), 'd_dropout'),
+    ('dcgan', (28, 28, 1), dict(g_width=4, d_width=4, d_dropout=-0.1), 'd_dropout'),
+    ('resnett', (32, 32, 3), {}, 'resnet'),
+])
+def test_bad_config_is_a_clear_error(name, shape, extra, match):
+  with pytest.raises(ValueError, match=match):
+    _net(name, shape, **extra)
+
+
+def test_registry_has_the_three_families():
+  assert {'dcgan', 'mlp', 'resnet'} <= set(ARCHITECTURES)

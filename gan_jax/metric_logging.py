@@ -54,5 +54,8 @@ def progress_line(step: int, total: int, steps_per_sec: float, scalars: dict) ->
 
 
 def log(msg: str):
+  """Prints on process 0 only (every process logs through absl)."""
+  import jax  # pylint: disable=g-import-not-at-top
   logging.info(msg)
-  print(msg, flush=True)
+  if jax.process_index() == 0:
+    print(msg, flush=True)

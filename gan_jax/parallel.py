@@ -77,8 +77,10 @@ def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) 
     devices = jax.local_devices()
     data.check_batch_size(config.batch_size, len(devices) * jax.process_count(),
                           jax.process_count())
+    # No `devices=`: pmap then maps over this host's devices while its collectives span the
+    # devices of all hosts (with `devices=jax.local_devices()` they would stay on one host).
     step = jax.pmap(train_step_lib.make_train_step(config, networks, axis_name=AXIS),
-                    axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0, devices=devices)
+                    axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
     first = lambda tree: jax.tree_util.tree_map(lambda x: x[0], tree)
     stacked = NamedSharding(Mesh(np.asarray(devices), (AXIS,)), P(AXIS))
     n = len(devices)

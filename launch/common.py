@@ -13,12 +13,17 @@ def define_distributed_flags():
   flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (multi-host).')
   flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-host).')
   flags.DEFINE_integer('process_id', None, 'This process index (multi-host).')
+  flags.DEFINE_integer('num_cpu_devices', None,
+                       'Expose this many CPU devices per process (testing multi-device code).')
 
 
 def maybe_initialize_distributed():
+  """CPU device count and jax.distributed.initialize(), before any device is used."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if FLAGS.num_cpu_devices:
+    jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
   if not FLAGS.distributed:
     return
-  import jax  # pylint: disable=g-import-not-at-top
   kwargs = {}
   if FLAGS.coordinator_address:
     kwargs = dict(coordinator_address=FLAGS.coordinator_address,

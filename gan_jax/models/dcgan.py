@@ -15,6 +15,11 @@ Options (model_config.get, default; the defaults give the network above):
     (k*k*C_in, C_out), `spectral_norm_steps` (1) power iterations per call, u and sigma in
     'batch_stats', updated only when train=True). BatchNorm layers are kept.
   d_dropout (0.0): dropout rate after each LeakyReLU of D (rng name 'dropout').
+  d_normalization ('batch'): normalization after each D convolution but the first:
+    'batch' (BatchNorm, as DCGAN), 'layer' (LayerNorm over H, W, C of each example with a
+    per-channel scale and bias, as the WGAN-GP critic of Gulrajani et al. 2017) or 'none'.
+    Gradient penalties need 'layer' or 'none': BatchNorm in D mixes the examples of a batch,
+    so grad_x sum_i D(x_i) is no longer the per-example input gradient.
 """
 
 from typing import Any, Optional
@@ -51,6 +56,15 @@ def _batch_norm(train: bool, axis_name: Optional[str], name: str) -> nn.BatchNor
                       name=name)
 
 
+D_NORMALIZATIONS = ('batch', 'layer', 'none')
+
+
+def _layer_norm(name: str) -> nn.LayerNorm:
+  # Per example over (H, W, C), per-channel scale/bias: Gulrajani et al.'s Layernorm([1,2,3]).
+  return nn.LayerNorm(epsilon=1e-5, reduction_axes=(-3, -2, -1), feature_axes=-1,
+                      use_fast_variance=False, name=name)
+
+
 def _geometry(image_size: int) -> tuple[int, int]:
   """Returns (base, number of stride-2 stages) with image_size = base * 2**stages."""
   for base in (4, 7, 3, 5, 6):
@@ -68,7 +82,7 @@ class DCGANGenerator(nn.Module):
   image_shape: tuple[int, int, int]
   width: int = 64
   axis_name: Optional[str] = None
-  conv_transpose_impl: str = 'xla'
+  conv_transpose_impl: str = layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION
   dtype: Any = None
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
@@ -105,6 +119,7 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   dropout: float = 0.0
+  normalization: str = 'batch'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -117,8 +132,10 @@ class DCGANDiscriminator(nn.Module):
       x = _layer(nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
                          use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
                          name=f'down{i}'), x, **sn)
-      if i > 0:
+      if i > 0 and self.normalization == 'batch':
         x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
+      elif i > 0 and self.normalization == 'layer':
+        x = _layer_norm(f'ln{i}')(x)
       x = nn.leaky_relu(x, 0.2)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
@@ -134,13 +151,17 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
     raise ValueError(f'DCGAN needs square images (H, W, C); got data shape {data_shape}. '
                      'Use model.name=mlp for vector data.')
   dtype = jnp.bfloat16 if model_config.get('compute_dtype', 'float32') == 'bfloat16' else None
-  impl = model_config.get('conv_transpose_impl', 'xla')
+  impl = model_config.get('conv_transpose_impl', layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION)
   sn_steps = int(model_config.get('spectral_norm_steps', 1))
   g_sn = bool(model_config.get('g_spectral_norm', False))
   d_sn = bool(model_config.get('d_spectral_norm', False))
   dropout = float(model_config.get('d_dropout', 0.0))
   if not 0.0 <= dropout < 1.0:
     raise ValueError(f'model.d_dropout is a rate in [0, 1); got {dropout}.')
+  d_norm = model_config.get('d_normalization', 'batch')
+  if d_norm not in D_NORMALIZATIONS:
+    raise ValueError(f'Unknown model.d_normalization {d_norm!r}; choose one of '
+                     f'{D_NORMALIZATIONS}.')
 
   def make_generator(axis_name):
     return DCGANGenerator(data_shape, model_config.g_width, axis_name, impl, dtype,
@@ -149,6 +170,6 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   def make_discriminator(axis_name):
     return DCGANDiscriminator(data_shape, model_config.d_width, axis_name, dtype,
                               spectral_norm=d_sn, spectral_norm_steps=sn_steps,
-                              dropout=dropout)
+                              dropout=dropout, normalization=d_norm)
 
   return make_generator, make_discriminator

@@ -1,0 +1,297 @@
+r"""DCGAN throughput: the gan_jax train step against the PyTorch peer, in one process.
+
+  python -m benchmarks.dcgan_throughput --image_size 28 64
+  python -m benchmarks.dcgan_throughput --image_size 28 --impl xla phase_matmul xla_matmul_grad
+  python -m benchmarks.dcgan_throughput --mode generator   # whole-G fwd+bwd per implementation
+  python -m benchmarks.dcgan_throughput --mode layers      # each G layer per implementation
+
+Modes:
+  train_step (default): 1 D + 1 G update, batch 64 (configs/dcgan.py), jitted with the state
+    donated, no host sync inside a timed block. JAX and torch blocks alternate, `--repeats`
+    times, so both see the same machine load; medians are reported, with their ratio.
+  generator: forward + parameter gradient of the whole generator, per implementation.
+  layers: forward, kernel gradient, input gradient and all three together, per G layer.
+
+Also printed: compile time, peak RSS / device memory, FLOPs per step (XLA cost analysis and
+an analytic count of the convolutions) and the fraction of the machine's peak, measured in
+the same command as the rate of a large f32 matmul.
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import dcgan as dcgan_config
+from gan_jax import models, state as state_lib, train_step as train_step_lib
+from gan_jax.models import dcgan as dcgan_lib
+from gan_jax.models import layers
+
+CHANNELS = {28: 1, 32: 3, 64: 3}
+
+
+def _median_time(fn, reps):
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def measure_peak_flops(device_kind: str, reps: int = 5) -> float:
+  """FLOP/s of a large f32 matmul (2048^3 on CPU, 8192^3 on GPU): the practical peak."""
+  n = 2048 if device_kind == 'cpu' else 8192
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  matmul = jax.jit(lambda a: a @ a)
+  jax.block_until_ready(matmul(a))
+  return 2 * n ** 3 / _median_time(lambda: matmul(a), reps)
+
+
+def analytic_flops_per_image(image_size: int, channels: int, width: int = 64,
+                             latent_dim: int = 100) -> dict:
+  """Multiply-add FLOPs (x2) of DCGAN's convolutions, forward, per image.
+
+  A train step (1 D + 1 G update, canonical iteration) costs about
+  3 * G_fwd (forward + input and kernel gradients) + 9 * D_fwd (three D passes, real, fake
+  for D, fake for G, each forward + backward); BatchNorm and activations are not counted.
+  """
+  base, stages = dcgan_lib._geometry(image_size)  # pylint: disable=protected-access
+  g = 2 * latent_dim * base * base * width * 2 ** (stages - 1)
+  size, feats = base, width * 2 ** (stages - 1)
+  for i in range(stages):
+    out = channels if i == stages - 1 else feats // 2
+    g += 2 * size * size * feats * 16 * out  # Each input pixel scatters a 4x4 x out patch.
+    size, feats = size * 2, out
+  d, size, feats = 0, image_size, channels
+  for i in range(stages):
+    out = width * 2 ** i
+    size //= 2
+    d += 2 * size * size * 16 * feats * out
+    feats = out
+  d += 2 * base * base * feats
+  return dict(g_fwd=g, d_fwd=d, train_step=3 * g + 9 * d)
+
+
+def _config(image_size, impl, compute_dtype, batch_size):
+  config = dcgan_config.get_config()
+  config.batch_size = batch_size
+  config.model.conv_transpose_impl = impl
+  config.model.compute_dtype = compute_dtype
+  return config
+
+
+def _peak_memory():
+  rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  stats = jax.devices()[0].memory_stats() or {}
+  dev = stats.get('peak_bytes_in_use')
+  return rss_mb, (dev / 2 ** 20 if dev else None)
+
+
+def bench_train_step(args, image_size, peak_flops):
+  import torch  # pylint: disable=g-import-not-at-top
+  from benchmarks import torch_dcgan  # pylint: disable=g-import-not-at-top
+  channels = CHANNELS.get(image_size, 3)
+  shape = (image_size, image_size, channels)
+  flops = analytic_flops_per_image(image_size, channels)
+  print(f'\n=== DCGAN-{image_size} ({image_size}x{image_size}x{channels}), batch '
+        f'{args.batch_size}, {args.steps} steps per block, {args.repeats} blocks ===')
+  print(f'analytic conv FLOPs per step: {flops["train_step"] * args.batch_size / 1e9:.2f} G '
+        f'(G fwd {flops["g_fwd"] / 1e6:.1f} M, D fwd {flops["d_fwd"] / 1e6:.1f} M per image)')
+  runners = {}
+  for impl in args.impl:
+    config = _config(image_size, impl, args.compute_dtype, args.batch_size)
+    networks = models.build_networks(config.model, shape)
+    key = jax.random.PRNGKey(0)
+    state = state_lib.create_state(config, networks, key)
+    batch = dict(image=jax.random.uniform(key, (args.batch_size, *shape), minval=-1, maxval=1),
+                 label=jnp.zeros((args.batch_size,), jnp.int32))
+    step = jax.jit(train_step_lib.make_train_step(config, networks), donate_argnums=(0,))
+    start = time.perf_counter()
+    compiled = step.lower(state, batch, key).compile()
+    compile_s = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    xla_flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
+    for _ in range(args.warmup):
+      state, metrics = compiled(state, batch, key)
+    jax.block_until_ready(state)
+    runners[impl] = dict(compiled=compiled, state=state, batch=batch, key=key, rates=[],
+                         compile_s=compile_s, xla_flops=xla_flops)
+  torch_runner = None
+  if not args.skip_torch:
+    torch.set_num_threads(args.threads or torch_dcgan.available_cores())
+    torch_device = 'cuda' if args.device == 'gpu' else 'cpu'
+    torch_runner = torch_dcgan.DCGANTrainer(image_size, channels, args.batch_size,
+                                            torch_device)
+    for _ in range(args.warmup):
+      torch_runner.step()
+    torch_runner.synchronize()
+  torch_rates = []
+  for _ in range(args.repeats):
+    for impl, r in runners.items():  # Alternate: same load for everybody.
+      start = time.perf_counter()
+      state = r['state']
+      for _ in range(args.steps):
+        state, metrics = r['compiled'](state, r['batch'], r['key'])
+      jax.block_until_ready((state, metrics))
+      r['rates'].append(args.batch_size * args.steps / (time.perf_counter() - start))
+      r['state'] = state
+    if torch_runner is not None:
+      start = time.perf_counter()
+      for _ in range(args.steps):
+        torch_runner.step()
+      torch_runner.synchronize()
+      torch_rates.append(args.batch_size * args.steps / (time.perf_counter() - start))
+  torch_rate = statistics.median(torch_rates) if torch_rates else float('nan')
+  if torch_runner is not None:
+    print(f'torch {torch.__version__} ({torch.get_num_threads()} threads): '
+          f'{torch_rate:7.1f} img/s  blocks {[round(x) for x in torch_rates]}  '
+          f'{torch_rate * flops["train_step"] / peak_flops * 100:.1f}% of peak')
+  for impl, r in runners.items():
+    rate = statistics.median(r['rates'])
+    achieved = rate * flops['train_step']
+    print(f'gan_jax {impl:16s}: {rate:7.1f} img/s  blocks {[round(x) for x in r["rates"]]}  '
+          f'ratio vs torch {rate / torch_rate:5.2f}x  compile {r["compile_s"]:.1f} s  '
+          f'XLA flops/step {r["xla_flops"] / 1e9:.2f} G  '
+          f'{achieved / 1e9:.1f} GFLOP/s = {achieved / peak_flops * 100:.1f}% of peak')
+  rss, dev = _peak_memory()
+  print(f'peak RSS {rss:.0f} MiB (whole process, both frameworks)'
+        + (f', device peak {dev:.0f} MiB' if dev else ''))
+
+
+def _generator_fn(impl, image_size, batch_size, compute_dtype):
+  channels = CHANNELS.get(image_size, 3)
+  config = _config(image_size, impl, compute_dtype, batch_size)
+  networks = models.build_networks(config.model, (image_size, image_size, channels))
+  variables = networks.generator_init(jax.random.PRNGKey(0))
+  z = jax.random.normal(jax.random.PRNGKey(1), (batch_size, 100))
+  cot = jax.random.normal(jax.random.PRNGKey(2), (batch_size, image_size, image_size, channels))
+
+  @jax.jit
+  def fwd_bwd(params):
+    fn = lambda p: networks.generator_apply({**variables, 'params': p}, z, train=True)[0]
+    images, vjp = jax.vjp(fn, params)
+    return images, vjp(cot)[0]
+  return fwd_bwd, variables['params']
+
+
+def bench_generator(args, image_size):
+  print(f'\n=== DCGAN-{image_size} generator forward + parameter gradient, batch '
+        f'{args.batch_size} (ms, median of {args.repeats}; implementations interleaved) ===')
+  fns, compile_s, times = {}, {}, {}
+  for impl in args.impl:
+    fn, params = _generator_fn(impl, image_size, args.batch_size, args.compute_dtype)
+    start = time.perf_counter()
+    jax.block_until_ready(fn(params))
+    compile_s[impl] = time.perf_counter() - start
+    fns[impl], times[impl] = (fn, params), []
+  for _ in range(args.repeats):
+    for impl, (fn, params) in fns.items():
+      start = time.perf_counter()
+      jax.block_until_ready(fn(params))
+      times[impl].append(time.perf_counter() - start)
+  base = statistics.median(times[args.impl[0]])
+  for impl in args.impl:
+    t = statistics.median(times[impl])
+    print(f'{impl:16s}: {t * 1e3:8.1f} ms  ({base / t:5.2f}x vs {args.impl[0]})  '
+          f'first call (compile+run) {compile_s[impl]:.1f} s')
+
+
+def bench_layers(args, image_size):
+  channels = CHANNELS.get(image_size, 3)
+  base, stages = dcgan_lib._geometry(image_size)  # pylint: disable=protected-access
+  feats = 64 * 2 ** (stages - 1)
+  specs = [(1, base, 1, 0, 100, feats)]
+  size = base
+  for i in range(stages):
+    out = channels if i == stages - 1 else feats // 2
+    specs.append((size, 4, 2, 1, feats, out))
+    size, feats = size * 2, out
+  dtype = jnp.bfloat16 if args.compute_dtype == 'bfloat16' else jnp.float32
+  n = args.batch_size
+  print(f'\n=== DCGAN-{image_size} generator layers, batch {n}, {args.compute_dtype} '
+        f'(ms, median of {args.repeats}, implementations interleaved) ===')
+  for h, k, s, p, cin, cout in specs:
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (n, h, h, cin), dtype)
+    w = (0.02 * jax.random.normal(key, (k, k, cin, cout))).astype(dtype)
+    ho = (h - 1) * s - 2 * p + k
+    g = jax.random.normal(key, (n, ho, ho, cout), dtype)
+    fns = {}
+    for impl in args.impl:
+      f = lambda x, w, impl=impl: layers.CONV_TRANSPOSE_IMPLEMENTATIONS[impl](x, w, s, p)
+      fns[impl] = dict(
+          fwd=jax.jit(f),
+          d_kernel=jax.jit(lambda x, w, g, f=f: jax.vjp(lambda w: f(x, w), w)[1](g)),
+          d_input=jax.jit(lambda x, w, g, f=f: jax.vjp(lambda x: f(x, w), x)[1](g)),
+          all=jax.jit(lambda x, w, g, f=f: (lambda y, vjp: (y, vjp(g)))(*jax.vjp(f, x, w))))
+    times = {(i, m): [] for i in fns for m in fns[i]}
+    compile_s = {}
+    for impl, ms in fns.items():
+      start = time.perf_counter()
+      for m, fn in ms.items():
+        jax.block_until_ready(fn(x, w) if m == 'fwd' else fn(x, w, g))
+      compile_s[impl] = time.perf_counter() - start
+    for _ in range(args.repeats):
+      for impl, ms in fns.items():
+        for m, fn in ms.items():
+          start = time.perf_counter()
+          jax.block_until_ready(fn(x, w) if m == 'fwd' else fn(x, w, g))
+          times[(impl, m)].append(time.perf_counter() - start)
+    print(f'{h}x{h}x{cin} -> {ho}x{ho}x{cout} (k{k} s{s} p{p})')
+    for impl in fns:
+      med = {m: statistics.median(times[(impl, m)]) * 1e3 for m in fns[impl]}
+      print(f'    {impl:16s} fwd {med["fwd"]:7.1f}  dW {med["d_kernel"]:7.1f}  '
+            f'dX {med["d_input"]:7.1f}  fwd+dX+dW {med["all"]:7.1f}   '
+            f'(compile, 4 fns {compile_s[impl]:.1f} s)')
+    sys.stdout.flush()
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--image_size', type=int, nargs='+', default=[28, 64])
+  parser.add_argument('--mode', choices=['train_step', 'generator', 'layers'],
+                      default='train_step')
+  parser.add_argument('--impl', nargs='+', default=None,
+                      help='conv-transpose implementations (default: all for generator/'
+                           'layers; the recommended one for train_step)')
+  parser.add_argument('--batch_size', type=int, default=64)
+  parser.add_argument('--steps', type=int, default=5, help='steps per timed block')
+  parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--warmup', type=int, default=2)
+  parser.add_argument('--threads', type=int, default=0, help='torch threads (0: all cores)')
+  parser.add_argument('--compute_dtype', choices=['float32', 'bfloat16'], default='float32')
+  parser.add_argument('--device', choices=['cpu', 'gpu'], default=None)
+  parser.add_argument('--skip_torch', action='store_true')
+  args = parser.parse_args(argv)
+  if args.impl is None:
+    args.impl = ([layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION] if args.mode == 'train_step'
+                 else ['xla'] + sorted(set(layers.CONV_TRANSPOSE_IMPLEMENTATIONS) - {'xla'}))
+  platform = jax.devices()[0].platform
+  args.device = args.device or ('gpu' if platform == 'gpu' else 'cpu')
+  if args.device == 'gpu' and platform != 'gpu':
+    raise SystemExit(f'--device gpu but JAX sees only {jax.devices()}; install jax[cuda12].')
+  print(f'jax {jax.__version__} on {jax.devices()[0].device_kind} ({platform}), '
+        f'{len(os.sched_getaffinity(0))} cores available')
+  peak = None
+  if args.mode == 'train_step':
+    peak = measure_peak_flops(args.device)
+    print(f'measured peak (f32 matmul): {peak / 1e9:.0f} GFLOP/s')
+  for size in args.image_size:
+    if args.mode == 'train_step':
+      bench_train_step(args, size, peak)
+    elif args.mode == 'generator':
+      bench_generator(args, size)
+    else:
+      bench_layers(args, size)
+
+
+if __name__ == '__main__':
+  main()

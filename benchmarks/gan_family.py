@@ -1,0 +1,222 @@
+r"""Results for the GAN family recipes: the 2-D mode benchmarks and short MNIST runs.
+
+  python -m benchmarks.gan_family toy --root /tmp/family            # toy_ring, toy_grid x 3 seeds
+  python -m benchmarks.gan_family toy --root DIR --recipes toy_ring --seeds 5 \
+      --set num_train_steps=20000 --set optim.g.lr=2e-4             # overrides for every run
+  python -m benchmarks.gan_family mnist --root DIR --steps 1000     # gan_mlp wgan wgan_gp ...
+
+toy: for each recipe, trains `--seeds` runs (config.seed = 0, 1, ...) with
+`train.train_and_evaluate` into ROOT/<recipe>/seed<k>, then draws 2,500 samples per run
+(`train.generate`, EMA weights unless --no_ema; a fixed sampling key per seed) and computes
+`metrics.modes.mode_metrics` against the dataset's modes: modes captured, high-quality
+fraction (within 3 std of a mode) and reverse KL, reported as mean +- std over seeds beside
+PacGAN's (Lin et al. 2018, Table 1) published GAN row. Existing finished runs are reused
+(train_and_evaluate resumes; at the last step that is a no-op), so re-running only
+re-evaluates.
+
+mnist: trains each MNIST recipe for `--steps` steps, one after the other, and prints the
+wall time, steps/s, final losses and the path of the last sample grid (evaluate FID with
+launch/evaluate.py on the workdir).
+
+Wall time is the whole train_and_evaluate call (compile, checkpoints and plots included) on
+whatever machine runs it; on a shared CPU it is noisy.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+TOY_RECIPES = ('toy_ring', 'toy_grid')
+MNIST_RECIPES = ('gan_mlp', 'wgan', 'wgan_gp', 'lsgan', 'sngan')
+NUM_EVAL_SAMPLES = 2_500
+# PacGAN (Lin et al. 2018), Table 1 / 2, the unpacked "GAN" row: modes, high-quality %, rKL.
+PACGAN_GAN_ROW = {
+    'ring8': {'modes': 6.3, 'high_quality_pct': 98.2, 'reverse_kl': 0.45},
+    'grid25': {'modes': 17.3, 'high_quality_pct': 94.8, 'reverse_kl': 0.70},
+}
+
+
+def load_recipe(name: str, variant: str = ''):
+  import importlib  # pylint: disable=g-import-not-at-top
+  return importlib.import_module(f'configs.{name}').get_config(variant or None)
+
+
+def apply_overrides(config, overrides):
+  if overrides:
+    default.apply_variant(config, ','.join(overrides))
+  return config
+
+
+def _last_metrics(workdir: str) -> dict:
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    lines = [l for l in f if l.strip()]
+  return json.loads(lines[-1]) if lines else {}
+
+
+def train_run(config, workdir: str) -> dict:
+  """Trains (or finds finished) one run; returns wall time and its last metrics row."""
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  done_marker = os.path.join(workdir, 'family_wall_time.json')
+  if os.path.exists(done_marker):
+    with open(done_marker) as f:
+      info = json.load(f)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      saved = json.load(f)
+    if saved == json.loads(json.dumps(config.to_dict())):
+      return dict(info, metrics=_last_metrics(workdir), reused=True)
+  start = time.time()
+  train.train_and_evaluate(config, workdir)
+  wall = time.time() - start
+  info = {'wall_time_s': wall, 'num_train_steps': int(config.num_train_steps)}
+  with open(done_marker, 'w') as f:
+    json.dump(info, f)
+  return dict(info, metrics=_last_metrics(workdir), reused=False)
+
+
+def evaluate_toy_run(workdir: str, seed: int, ema: bool) -> dict:
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics.modes import mode_metrics  # pylint: disable=g-import-not-at-top
+  config, _, networks, state, step = train.load_run(workdir)
+  key = jax.random.fold_in(jax.random.key(12345), seed)
+  samples = train.generate(networks, state, NUM_EVAL_SAMPLES, key, ema=ema)
+  modes, std = toy.toy_modes(config.dataset.name)
+  metrics = mode_metrics(samples, modes, std)
+  try:
+    from gan_jax import plots  # pylint: disable=g-import-not-at-top
+    real, _ = toy.sample_toy(seed, config.dataset.name, NUM_EVAL_SAMPLES)
+    plots.scatter_real_vs_fake(np.asarray(real), samples,
+                               os.path.join(workdir, f'eval_{"ema" if ema else "raw"}.png'),
+                               title=f'{config.dataset.name} seed {seed} step {step}',
+                               modes=modes)
+  except Exception as e:  # pylint: disable=broad-except  (a plot must not lose the numbers)
+    print(f'  (plot failed: {e})')
+  return dict(metrics, step=int(step))
+
+
+def _mean_std(values, fmt):
+  values = np.asarray(values, np.float64)
+  return f'{fmt.format(values.mean())} ± {fmt.format(values.std())}'
+
+
+def run_toy(args) -> list[dict]:
+  rows = []
+  for recipe in args.recipes or TOY_RECIPES:
+    per_seed = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+      config = apply_overrides(load_recipe(recipe, args.variant), args.set)
+      config.seed = seed
+      if args.steps:
+        config.num_train_steps = args.steps
+      workdir = os.path.join(args.root, recipe, f'seed{seed}')
+      run = train_run(config, workdir)
+      result = evaluate_toy_run(workdir, seed, ema=not args.no_ema)
+      result.update(wall_time_s=run['wall_time_s'], dataset=config.dataset.name)
+      per_seed.append(result)
+      print(f'{recipe} seed {seed}: step {result["step"]}, '
+            f'{result["modes_captured"]}/{result["num_modes"]} modes, '
+            f'HQ {100 * result["high_quality_fraction"]:.1f}%, '
+            f'rKL {result["reverse_kl"]:.3f}, {run["wall_time_s"]:.0f} s'
+            + (' (reused run)' if run['reused'] else ''), flush=True)
+    rows.append({'recipe': recipe, 'dataset': per_seed[0]['dataset'], 'seeds': per_seed})
+  print()
+  print('| recipe | data | steps | wall time / run (s) | modes | high-quality % | reverse KL |')
+  print('|---|---|---|---|---|---|---|')
+  for row in rows:
+    s = row['seeds']
+    print(f'| {row["recipe"]}{" (raw G)" if args.no_ema else " (EMA G)"} | {row["dataset"]} | '
+          f'{s[0]["step"]} | {_mean_std([r["wall_time_s"] for r in s], "{:.0f}")} | '
+          f'{_mean_std([r["modes_captured"] for r in s], "{:.1f}")} / {s[0]["num_modes"]} | '
+          f'{_mean_std([100 * r["high_quality_fraction"] for r in s], "{:.1f}")} | '
+          f'{_mean_std([r["reverse_kl"] for r in s], "{:.2f}")} |')
+    ref = PACGAN_GAN_ROW[row['dataset']]
+    print(f'| PacGAN paper, GAN | {row["dataset"]} | | | {ref["modes"]} | '
+          f'{ref["high_quality_pct"]} | {ref["reverse_kl"]} |')
+  print(f'\n{args.seeds} seeds each, mean ± std over seeds; {NUM_EVAL_SAMPLES} samples per seed.')
+  return rows
+
+
+def save_raw_grid(workdir: str) -> str:
+  """The sample grid of the raw (non-EMA) generator at the run's fixed latents.
+
+  With ema_decay=0.999 a run of ~1,000 steps still carries e^-1 of the initial weights in
+  its EMA, so the EMA grid of a short run looks washed out; this one shows what G learned.
+  """
+  from gan_jax import train, visualize  # pylint: disable=g-import-not-at-top
+  config, _, networks, state, step = train.load_run(workdir)
+  z, y = train.fixed_latents(config, networks)
+  samples = train.make_sampler(networks)(state.generator_variables(ema=False), z, y)
+  path = os.path.join(workdir, 'samples', f'raw_step_{step:07d}.png')
+  visualize.save_image_grid(np.asarray(samples), path, upscale=2)
+  return path
+
+
+def run_mnist(args) -> list[dict]:
+  rows = []
+  for recipe in args.recipes or MNIST_RECIPES:
+    config = apply_overrides(load_recipe(recipe, args.variant), args.set)
+    if args.steps:
+      config.num_train_steps = args.steps
+    config.sample_every = min(config.sample_every, config.num_train_steps)
+    config.log_every = min(config.log_every, config.num_train_steps)
+    if args.data_dir:
+      config.dataset.data_dir = args.data_dir
+    workdir = os.path.join(args.root, recipe)
+    run = train_run(config, workdir)
+    m = run['metrics']
+    grid = os.path.join(workdir, 'samples', f'step_{config.num_train_steps:07d}.png')
+    row = {'recipe': recipe, 'steps': config.num_train_steps, 'wall_time_s': run['wall_time_s'],
+           'steps_per_sec': m.get('steps_per_sec'), 'd_loss': m.get('d_loss'),
+           'g_loss': m.get('g_loss'), 'grid': grid,
+           'raw_grid': save_raw_grid(workdir) if config.ema_decay > 0 else grid}
+    rows.append(row)
+    print(f'{recipe}: {row["steps"]} steps in {row["wall_time_s"]:.0f} s, '
+          f'd_loss {row["d_loss"]}, g_loss {row["g_loss"]}, grid {grid} '
+          f'(raw G: {row["raw_grid"]})', flush=True)
+  print()
+  print('| recipe | steps | wall time (s) | steps/s (last window) | final d_loss | final g_loss '
+        '| sample grid (EMA G) | sample grid (raw G) |')
+  print('|---|---|---|---|---|---|---|---|')
+  for r in rows:
+    f = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    print(f'| {r["recipe"]} | {r["steps"]} | {r["wall_time_s"]:.0f} | {f(r["steps_per_sec"])} | '
+          f'{f(r["d_loss"])} | {f(r["g_loss"])} | {r["grid"]} | {r["raw_grid"]} |')
+  return rows
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('suite', choices=('toy', 'mnist'))
+  parser.add_argument('--root', required=True, help='Folder for the workdirs.')
+  parser.add_argument('--recipes', nargs='*', help='Recipe names (configs/<name>.py).')
+  parser.add_argument('--seeds', type=int, default=3, help='toy: seeds per recipe.')
+  parser.add_argument('--first_seed', type=int, default=0, help='toy: seeds start here.')
+  parser.add_argument('--steps', type=int, default=0, help='Override num_train_steps.')
+  parser.add_argument('--variant', default='', help="Variant string, e.g. 'smoke'.")
+  parser.add_argument('--set', action='append', default=[],
+                      help="'field=value' config override, repeatable.")
+  parser.add_argument('--no_ema', action='store_true', help='toy: evaluate the raw G.')
+  parser.add_argument('--data_dir', default='', help='mnist: TFDS data_dir.')
+  parser.add_argument('--json', default='', help='Also write the rows to this JSON file.')
+  args = parser.parse_args(argv)
+  rows = run_toy(args) if args.suite == 'toy' else run_mnist(args)
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(rows, f, indent=2, default=float)
+  return rows
+
+
+if __name__ == '__main__':
+  main()

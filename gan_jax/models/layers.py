@@ -1,0 +1,354 @@
+"""Layers shared by the architectures.
+
+`ConvTranspose2D` is a transposed convolution with PyTorch's (kernel, stride, padding)
+semantics: output size (H - 1) * stride - 2 * padding + kernel. Its kernel has the layout
+(kernel, kernel, in_features, out_features), with `kernel[a, b, i, o]` equal to PyTorch's
+`ConvTranspose2d.weight[i, o, a, b]`, so weights move between the two without flips.
+
+Implementations (all compute the same function of the same parameters; pick by name from
+CONV_TRANSPOSE_IMPLEMENTATIONS):
+
+* 'xla': the textbook lhs-dilated convolution. Its kernel gradient compiles to a very slow
+  kernel on XLA:CPU (a dilated-input convolution; ~10x slower than a matmul).
+* 'phase': sub-pixel (phase) decomposition (Shi et al. 2016, "Real-time single image and
+  video super-resolution ..."; Dumoulin & Visin 2016, sec. 4). A stride-s transposed conv
+  is s*s ordinary stride-1 convolutions of the *un-dilated* input, one per output phase
+  (r_y, r_x), whose sub-kernels are strided, flipped slices of the kernel. All phases share
+  one J x J window (J = 3 for k=4, s=2, p=1), so it is a single stride-1 convolution to
+  s*s*C_out channels with a gathered kernel, followed by depth-to-space. Every gradient is
+  then an ordinary convolution.
+* 'phase_matmul': the same decomposition with the convolution written as J*J shifted
+  slices concatenated along channels (im2col) and one matmul; every gradient is a matmul
+  plus slicing/padding.
+* 'xla_matmul_grad' (DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION, fastest on CPU): XLA's forward
+  and input gradient, which are fast, and a `jax.custom_vjp` kernel gradient written as
+  k*k strided slices of the cotangent and one matmul (no multiplications by zeros, unlike
+  the phase forms, whose 3x3 window wastes 36/16 of the work for k=4, s=2). Being a
+  custom_vjp it supports reverse mode to any order (grad of grad) but not forward mode
+  (`jax.jvp`, `jax.jacfwd`); use 'phase' or 'phase_matmul' where forward mode is needed.
+
+In all but 'xla', a 1x1 input (the DCGAN projection from z, k=base, s=1, p=0) is a dense
+layer: (N, C_in) @ (C_in, k*k*C_out).
+"""
+
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Initializer = Any
+
+
+def conv_transpose_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """Transposed convolution as XLA's lhs-dilated convolution (the textbook formulation).
+
+  Args:
+    x: (N, H, W, C_in).
+    kernel: (k, k, C_in, C_out), PyTorch orientation (see module docstring).
+    stride: upsampling factor.
+    padding: PyTorch `padding`, 0 <= padding <= k - 1.
+  Returns:
+    (N, (H - 1) * stride - 2 * padding + k, ..., C_out).
+  """
+  k = kernel.shape[0]
+  pad = k - 1 - padding
+  return lax.conv_general_dilated(
+      x,
+      jnp.flip(kernel, axis=(0, 1)),
+      window_strides=(1, 1),
+      padding=((pad, pad), (pad, pad)),
+      lhs_dilation=(stride, stride),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+  )
+
+
+# ---------------------------------------------------------------------------------------
+# Phase (sub-pixel) decomposition.
+#
+# One spatial axis, full (uncropped) output index t = i * s + a (input i, kernel tap a),
+# PyTorch output o = t - p. Write o = s * q + r with phase r in [0, s). With
+# c_r = (r + p) % s and d_r = (r + p) // s, the taps that reach phase r are a = s * m + c_r
+# and they read input i = q + d_r - m. So output phase r at q is a stride-1 correlation of x
+# over offsets j = d_r - m with sub-kernel w[s * (d_r - j) + c_r]. Taking the union window
+# [j_min, j_max] over phases (J = j_max - j_min + 1 taps), with zeros where a phase has no
+# tap, gives one convolution for all phases.
+# ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _phase_geometry(size: int, k: int, s: int, p: int):
+  """Static tap table for one axis: (taps (J, s) with k meaning 'zero', j_min, Q, pads)."""
+  out = (size - 1) * s - 2 * p + k
+  if out <= 0:
+    raise ValueError(f'Transposed conv of size {size} with k={k}, s={s}, p={p} is empty.')
+  offsets = {}
+  for r in range(s):
+    c, d = (r + p) % s, (r + p) // s
+    for m in range(-(-(k - c) // s)):  # ceil((k - c) / s) taps with a = s*m + c < k.
+      offsets[(r, d - m)] = s * m + c
+  js = [j for (_, j) in offsets]
+  j_min, j_max = min(js), max(js)
+  window = j_max - j_min + 1
+  taps = np.full((window, s), k, dtype=np.int32)  # index k -> the zero row appended below.
+  for (r, j), a in offsets.items():
+    taps[j - j_min, r] = a
+  q = -(-out // s)  # Positions per phase (ceil); the last partial block is cropped.
+  pad_lo = -j_min
+  pad_hi = (q - 1 + j_max) - (size - 1)
+  return taps, window, q, out, pad_lo, pad_hi
+
+
+def phase_kernel(kernel: jax.Array, stride: int, padding: int, in_h: int, in_w: int):
+  """Gathers the (J_y, J_x, C_in, s*s*C_out) stride-1 kernel of all output phases."""
+  k, _, cin, cout = kernel.shape
+  s = stride
+  ty, jy, *_ = _phase_geometry(in_h, k, s, padding)
+  tx, jx, *_ = _phase_geometry(in_w, k, s, padding)
+  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # Row/col k are zeros.
+  # (J_y, J_x, s, s, C_in, C_out): [jy, jx, ry, rx] -> kernel[ty[jy, ry], tx[jx, rx]].
+  gathered = padded[ty[:, None, :, None], tx[None, :, None, :]]
+  gathered = gathered.transpose(0, 1, 4, 2, 3, 5)
+  return gathered.reshape(jy, jx, cin, s * s * cout)
+
+
+def _depth_to_space(y: jax.Array, s: int, out_h: int, out_w: int) -> jax.Array:
+  n, qh, qw, c = y.shape
+  cout = c // (s * s)
+  y = y.reshape(n, qh, qw, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
+  y = y.reshape(n, qh * s, qw * s, cout)
+  if qh * s != out_h or qw * s != out_w:
+    y = y[:, :out_h, :out_w]
+  return y
+
+
+def _dense_from_1x1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """A 1x1 input: every output pixel sees exactly one tap, so it is one matmul."""
+  k, _, cin, cout = kernel.shape
+  w = kernel[padding:k - padding, padding:k - padding]
+  out = w.shape[0]
+  w = w.transpose(2, 0, 1, 3).reshape(cin, out * out * cout)
+  y = jnp.dot(x.reshape(x.shape[0], cin), w)
+  return y.reshape(x.shape[0], out, out, cout)
+
+
+def _phase_common(x, kernel, stride, padding):
+  n, h, w, _ = x.shape
+  k = kernel.shape[0]
+  _, _, qh, oh, ply, phy = _phase_geometry(h, k, stride, padding)
+  _, _, qw, ow, plx, phx = _phase_geometry(w, k, stride, padding)
+  # lax.pad accepts negative padding (crops), which some (k, s, p) combinations need.
+  xp = lax.pad(x, jnp.zeros((), x.dtype),
+               ((0, 0, 0), (ply, phy, 0), (plx, phx, 0), (0, 0, 0)))
+  return xp, phase_kernel(kernel, stride, padding, h, w), (qh, qw, oh, ow)
+
+
+def conv_transpose_phase(x: jax.Array, kernel: jax.Array, stride: int,
+                         padding: int) -> jax.Array:
+  """Sub-pixel decomposition: one stride-1 convolution to s*s*C_out, then depth-to-space."""
+  if x.shape[1] == 1 and x.shape[2] == 1:
+    return _dense_from_1x1(x, kernel, padding)
+  xp, kp, (_, _, oh, ow) = _phase_common(x, kernel, stride, padding)
+  y = lax.conv_general_dilated(xp, kp, (1, 1), 'VALID',
+                               dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return _depth_to_space(y, stride, oh, ow)
+
+
+def conv_transpose_phase_matmul(x: jax.Array, kernel: jax.Array, stride: int,
+                                padding: int) -> jax.Array:
+  """Sub-pixel decomposition with the stride-1 convolution as im2col + one matmul."""
+  if x.shape[1] == 1 and x.shape[2] == 1:
+    return _dense_from_1x1(x, kernel, padding)
+  xp, kp, (qh, qw, oh, ow) = _phase_common(x, kernel, stride, padding)
+  jy, jx, cin, cphase = kp.shape
+  patches = jnp.concatenate(
+      [xp[:, a:a + qh, b:b + qw, :] for a in range(jy) for b in range(jx)], axis=-1)
+  y = jnp.dot(patches, kp.reshape(jy * jx * cin, cphase))
+  return _depth_to_space(y, stride, oh, ow)
+
+
+# ---------------------------------------------------------------------------------------
+# XLA's forward and input gradient (both fast), custom kernel gradient.
+#
+# dL/dW[a, b, i, o] = sum_{n, y, x} x[n, y, x, i] * g[n, s*y + a - p, s*x + b - p, o]:
+# padding g by p, each tap (a, b) reads the strided slice g_pad[:, a::s, b::s] of the same
+# spatial size as x. Concatenating the k*k slices along channels makes it one matmul
+# (C_in, N*H*W) @ (N*H*W, k*k*C_out), with no wasted multiply-adds.
+# ---------------------------------------------------------------------------------------
+
+
+def conv_transpose_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                               padding: int) -> jax.Array:
+  """Kernel gradient of `conv_transpose_xla` for cotangent g, as strided slices + matmul."""
+  n, h, w, cin = x.shape
+  k, s, p = kernel_size, stride, padding
+  cout = g.shape[-1]
+  gp = jnp.pad(g, ((0, 0), (p, p), (p, p), (0, 0)))
+  slices = [lax.slice(gp, (0, a, b, 0), (n, a + s * (h - 1) + 1, b + s * (w - 1) + 1, cout),
+                      (1, s, s, 1)) for a in range(k) for b in range(k)]
+  patches = jnp.concatenate(slices, axis=-1).reshape(n * h * w, k * k * cout)
+  dw = jnp.dot(x.reshape(n * h * w, cin).T, patches)  # (C_in, k*k*C_out)
+  return dw.reshape(cin, k, k, cout).transpose(1, 2, 0, 3)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose_xla_matmul_grad(x, kernel, stride, padding):
+  return conv_transpose_xla(x, kernel, stride, padding)
+
+
+def _xmg_fwd(x, kernel, stride, padding):
+  return conv_transpose_xla(x, kernel, stride, padding), (x, kernel)
+
+
+def _xmg_bwd(stride, padding, residuals, g):
+  x, kernel = residuals
+  # Input gradient: XLA's own (an ordinary strided convolution of g; fast everywhere).
+  _, vjp_x = jax.vjp(lambda x_: conv_transpose_xla(x_, kernel, stride, padding), x)
+  (dx,) = vjp_x(g)
+  dw = conv_transpose_kernel_grad(x, g, kernel.shape[0], stride, padding)
+  return dx, dw.astype(kernel.dtype)
+
+
+_conv_transpose_xla_matmul_grad.defvjp(_xmg_fwd, _xmg_bwd)
+
+
+def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
+                                   padding: int) -> jax.Array:
+  """XLA forward and input gradient; kernel gradient as strided slices + one matmul."""
+  if x.shape[1] == 1 and x.shape[2] == 1:
+    return _dense_from_1x1(x, kernel, padding)
+  return _conv_transpose_xla_matmul_grad(x, kernel, stride, padding)
+
+
+CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
+    'xla': conv_transpose_xla,
+    'phase': conv_transpose_phase,
+    'phase_matmul': conv_transpose_phase_matmul,
+    'xla_matmul_grad': conv_transpose_xla_matmul_grad,
+}
+DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = 'xla_matmul_grad'  # Fastest on CPU; see docs.
+
+
+class ConvTranspose2D(nn.Module):
+  """Transposed 2-D convolution, PyTorch semantics, selectable implementation.
+
+  Attributes:
+    features: output channels.
+    kernel_size: square kernel side.
+    stride: upsampling factor.
+    padding: PyTorch-style padding (cropped from each side of the full output).
+    use_bias: add a bias.
+    implementation: key of CONV_TRANSPOSE_IMPLEMENTATIONS; all give the same function.
+  """
+
+  features: int
+  kernel_size: int
+  stride: int = 1
+  padding: int = 0
+  use_bias: bool = True
+  implementation: str = 'xla'
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.implementation not in CONV_TRANSPOSE_IMPLEMENTATIONS:
+      raise ValueError(
+          f'Unknown conv-transpose implementation {self.implementation!r}; '
+          f'choose one of {sorted(CONV_TRANSPOSE_IMPLEMENTATIONS)}.')
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
+    dtype = self.dtype or x.dtype
+    y = CONV_TRANSPOSE_IMPLEMENTATIONS[self.implementation](
+        x.astype(dtype), kernel.astype(dtype), self.stride, self.padding)
+    if self.use_bias:
+      bias = self.param('bias', self.bias_init, (self.features,))
+      y = y + bias.astype(dtype)
+    return y
+
+
+# ---------------------------------------------------------------------------------------
+# Strided convolution (the discriminator's) with the same treatment: XLA forward and input
+# gradient, kernel gradient as im2col (k*k strided slices of the padded input) + one matmul.
+# ---------------------------------------------------------------------------------------
+
+
+def conv_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """y = conv(x, kernel), kernel (k, k, C_in, C_out) as flax nn.Conv, symmetric padding."""
+  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def conv_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                     padding: int) -> jax.Array:
+  """Kernel gradient of `conv_xla` for cotangent g: im2col of x, then one matmul."""
+  n, _, _, cin = x.shape
+  _, ho, wo, cout = g.shape
+  k, s, p = kernel_size, stride, padding
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  slices = [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
+                      (1, s, s, 1)) for a in range(k) for b in range(k)]
+  patches = jnp.concatenate(slices, axis=-1).reshape(n * ho * wo, k * k * cin)
+  return jnp.dot(patches.T, g.reshape(n * ho * wo, cout)).reshape(k, k, cin, cout)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_xla_matmul_grad(x, kernel, stride, padding):
+  """`conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported)."""
+  return conv_xla(x, kernel, stride, padding)
+
+
+def _cmg_fwd(x, kernel, stride, padding):
+  return conv_xla(x, kernel, stride, padding), (x, kernel)
+
+
+def _cmg_bwd(stride, padding, residuals, g):
+  x, kernel = residuals
+  _, vjp_x = jax.vjp(lambda x_: conv_xla(x_, kernel, stride, padding), x)
+  (dx,) = vjp_x(g)
+  return dx, conv_kernel_grad(x, g, kernel.shape[0], stride, padding).astype(kernel.dtype)
+
+
+conv_xla_matmul_grad.defvjp(_cmg_fwd, _cmg_bwd)
+
+CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
+    'xla': conv_xla,
+    'xla_matmul_grad': conv_xla_matmul_grad,
+}
+
+
+class Conv2D(nn.Module):
+  """Square-kernel 2-D convolution with symmetric padding, selectable implementation.
+
+  Same parameters ('kernel' (k, k, C_in, C_out), 'bias') and function as
+  `nn.Conv(features, (k, k), (s, s), padding=((p, p), (p, p)))`, so it can replace it
+  without changing checkpoints.
+  """
+
+  features: int
+  kernel_size: int
+  stride: int = 1
+  padding: int = 0
+  use_bias: bool = True
+  implementation: str = 'xla'
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.implementation not in CONV_IMPLEMENTATIONS:
+      raise ValueError(f'Unknown conv implementation {self.implementation!r}; '
+                       f'choose one of {sorted(CONV_IMPLEMENTATIONS)}.')
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
+    dtype = self.dtype or x.dtype
+    y = CONV_IMPLEMENTATIONS[self.implementation](x.astype(dtype), kernel.astype(dtype),
+                                                  self.stride, self.padding)
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)
+    return y

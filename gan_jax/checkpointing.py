@@ -62,17 +62,27 @@ def _flatten(d: dict, prefix: str = '') -> dict:
   return out
 
 
-def config_differences(saved: dict, current: ml_collections.ConfigDict) -> list[str]:
-  """Fields whose values differ between a saved config and the current one (not allowed)."""
+def config_differences(saved: dict, current: ml_collections.ConfigDict
+                       ) -> tuple[list[str], list[str]]:
+  """Compares a saved config with the current one.
+
+  Returns (differences, one_sided): fields whose values differ (outside
+  RESUMABLE_CHANGES), and fields present on one side only (added or removed by a newer
+  version of the code; reported, not fatal).
+  """
   a, b = _flatten(saved), _flatten(current.to_dict())
-  diffs = []
+  diffs, one_sided = [], []
   for key in sorted(set(a) | set(b)):
     if any(key == f or key.startswith(f + '.') for f in RESUMABLE_CHANGES):
       continue
-    va, vb = a.get(key, '<missing>'), b.get(key, '<missing>')
-    if isinstance(va, (list, tuple)) or isinstance(vb, (list, tuple)):
-      va, vb = list(va) if isinstance(va, (list, tuple)) else va, (
-          list(vb) if isinstance(vb, (list, tuple)) else vb)
+    if key not in a or key not in b:
+      one_sided.append(f'{key} (only in the {"config" if key in b else "checkpoint"})')
+      continue
+    va, vb = a[key], b[key]
+    if isinstance(va, tuple):
+      va = list(va)
+    if isinstance(vb, tuple):
+      vb = list(vb)
     if va != vb:
       diffs.append(f'{key}: checkpoint has {va!r}, config has {vb!r}')
-  return diffs
+  return diffs, one_sided

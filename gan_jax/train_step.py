@@ -65,6 +65,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
   weight_clip = float(config.get('d_weight_clip', 0.0))
   ema_decay = float(config.get('ema_decay', 0.0))
   ema_start = int(config.get('ema_start_step', 0))
+  ema_warmup = bool(config.get('ema_warmup', True))
   fresh_latents = bool(config.get('g_step_fresh_latents', False))
   skip_nonfinite = bool(config.get('skip_nonfinite_updates', False))
   conditional = bool(networks.num_classes)
@@ -209,7 +210,11 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
     if ema_decay > 0:
-      decay = jnp.where(state.step < ema_start, 0.0, ema_decay)
+      # Warmup min(decay, (1 + t) / (10 + t)) keeps the early average from being dominated
+      # by the initial weights (as TF's ExponentialMovingAverage with num_updates).
+      t = (state.step - ema_start).astype(jnp.float32)
+      decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t)) if ema_warmup else ema_decay
+      decay = jnp.where(state.step < ema_start, 0.0, decay)
       ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p,
                                    state.ema_g_params, g_params)
     else:

@@ -122,15 +122,17 @@ def test_n_critic_needs_leading_axis():
     step(state, helpers.random_batch(16), jax.random.key(0))
 
 
-def test_weight_clipping_and_ema():
-  config = helpers.tiny_dcgan_config(d_weight_clip=0.01, ema_decay=0.5)
+@pytest.mark.parametrize('warmup,decay', [(False, 0.5), (True, 0.1)])
+def test_weight_clipping_and_ema(warmup, decay):
+  """EMA after one step: decay 0.5, or with warmup min(0.5, (1 + 0) / (10 + 0)) = 0.1."""
+  config = helpers.tiny_dcgan_config(d_weight_clip=0.01, ema_decay=0.5, ema_warmup=warmup)
   networks, state0 = helpers.tiny_setup(config)
   state1, _ = jax.jit(train_step_lib.make_train_step(config, networks))(
       state0, helpers.random_batch(16), jax.random.key(0))
   for p in jax.tree_util.tree_leaves(state1.d_params):
     assert float(jnp.max(jnp.abs(p))) <= 0.01 + 1e-7
-  expected = jax.tree_util.tree_map(lambda e, p: 0.5 * e + 0.5 * p, state0.ema_g_params,
-                                    state1.g_params)
+  expected = jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p,
+                                    state0.ema_g_params, state1.g_params)
   chex.assert_trees_all_close(state1.ema_g_params, expected, atol=1e-7)
 
 

@@ -4,6 +4,7 @@ r"""DCGAN throughput: the gan_jax train step against the PyTorch peer, in one pr
   python -m benchmarks.dcgan_throughput --image_size 28 --impl xla phase_matmul xla_matmul_grad
   python -m benchmarks.dcgan_throughput --mode generator   # whole-G fwd+bwd per implementation
   python -m benchmarks.dcgan_throughput --mode layers      # each G layer per implementation
+  python -m benchmarks.dcgan_throughput --real_data        # + the step fed by the data pipeline
 
 Modes:
   train_step (default): 1 D + 1 G update, batch 64 (configs/dcgan.py), jitted with the state
@@ -29,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import dcgan as dcgan_config
-from gan_jax import models, state as state_lib, train_step as train_step_lib
+from configs import default as default_config
+from gan_jax import data, models, state as state_lib, train_step as train_step_lib
 from gan_jax.models import dcgan as dcgan_lib
 from gan_jax.models import layers
 
@@ -94,6 +96,15 @@ def _peak_memory():
   return rss_mb, (dev / 2 ** 20 if dev else None)
 
 
+def _real_batches(shape, batch_size):
+  """Batches from the training pipeline on the embedded data, at `shape`."""
+  dataset = default_config.get_config().dataset
+  dataset.image_size, dataset.channels = shape[0], shape[2]
+  source = data.load_source(dataset)
+  return data.batches(source, global_batch=batch_size, n_critic=1, seed=0, start_step=0,
+                      num_steps=10**9)
+
+
 def bench_train_step(args, image_size, peak_flops):
   import torch  # pylint: disable=g-import-not-at-top
   from benchmarks import torch_dcgan  # pylint: disable=g-import-not-at-top
@@ -123,7 +134,12 @@ def bench_train_step(args, image_size, peak_flops):
       state, metrics = compiled(state, batch, key)
     jax.block_until_ready(state)
     runners[impl] = dict(compiled=compiled, state=state, batch=batch, key=key, rates=[],
-                         compile_s=compile_s, xla_flops=xla_flops)
+                         compile_s=compile_s, xla_flops=xla_flops, batches=None)
+    if args.real_data:
+      # The same step fed by the real input pipeline (embedded MNIST digits, resized and
+      # channel-converted to the benchmark's shape), one host->device batch per step.
+      runners[impl + '+data'] = dict(runners[impl], state=jax.tree_util.tree_map(
+          jnp.copy, state), rates=[], batches=_real_batches(shape, args.batch_size))
   torch_runner = None
   if not args.skip_torch:
     torch.set_num_threads(args.threads or torch_dcgan.available_cores())
@@ -139,7 +155,8 @@ def bench_train_step(args, image_size, peak_flops):
       start = time.perf_counter()
       state = r['state']
       for _ in range(args.steps):
-        state, metrics = r['compiled'](state, r['batch'], r['key'])
+        batch = r['batch'] if r['batches'] is None else jax.device_put(next(r['batches']))
+        state, metrics = r['compiled'](state, batch, r['key'])
       jax.block_until_ready((state, metrics))
       r['rates'].append(args.batch_size * args.steps / (time.perf_counter() - start))
       r['state'] = state
@@ -270,6 +287,9 @@ def main(argv=None):
   parser.add_argument('--compute_dtype', choices=['float32', 'bfloat16'], default='float32')
   parser.add_argument('--device', choices=['cpu', 'gpu'], default=None)
   parser.add_argument('--skip_torch', action='store_true')
+  parser.add_argument('--real_data', action='store_true',
+                      help='also time the step fed by the real data pipeline (img/s with '
+                           'real data vs the fixed in-memory batch)')
   args = parser.parse_args(argv)
   if args.impl is None:
     args.impl = ([layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION] if args.mode == 'train_step'

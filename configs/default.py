@@ -24,6 +24,27 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 1_000
   c.keep_checkpoints = 3
   c.eval_every = 0             # 0 = no periodic evaluation.
+  # Evaluation protocol (gan_jax/evaluation.py; launch/evaluate.py and periodic eval).
+  c.eval = ml_collections.ConfigDict(dict(
+      num_samples=5_000,          # Generated samples per evaluation.
+      num_reference=0,            # Reference images (first N of the split); 0 = whole split.
+      reference_split='',         # '' = dataset.split (the training split).
+      feature_extractor='classifier',  # 'classifier' (MNIST-like data) | 'inception'.
+      inception_path='',          # Local pt_inception-2015-12-05-6726825d.pth; never downloaded.
+      inception_batch_size=100,
+      cache_dir='~/.cache/gan_jax',  # Evaluation classifier + cached reference features.
+      classifier_steps=500,       # Adam steps (batch 128) of the evaluation classifier.
+      classifier_seed=0,
+      classifier_split='',        # Labelled split the classifier trains on; '' = dataset.split.
+      kid_subsets=100,
+      kid_subset_size=1_000,      # Capped at min(#reference, #samples).
+      is_splits=10,
+      pr_k=3,                     # k of improved precision/recall (Kynkaanniemi 2019).
+      dc_k=5,                     # k of density/coverage (Naeem 2020).
+      toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
+      ema=True,                   # EMA generator when the run kept one (ema_decay > 0).
+      seed=0,
+  ))
   c.num_sample_images = 64     # Fixed latents for the sample grid.
 
   c.dataset = ml_collections.ConfigDict()
@@ -63,6 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.g_step_fresh_latents = False
   c.ema_decay = 0.999
   c.ema_start_step = 0
+  c.ema_warmup = True          # Effective decay min(ema_decay, (1 + t) / (10 + t)).
   c.skip_nonfinite_updates = False
 
   c.parallel = 'pmap'          # 'pmap' | 'shard_map' | 'none' (single device, plain jit).

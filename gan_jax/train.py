@@ -83,7 +83,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                config.keep_checkpoints)
   if mngr.latest_step() is not None:
     state, saved_config, ckpt_step = checkpointing.restore(mngr, state)
-    diffs = checkpointing.config_differences(saved_config, config)
+    diffs, one_sided = checkpointing.config_differences(saved_config, config)
+    if one_sided:
+      metric_logging.log('Config fields present on one side only (code version change?): '
+                         + ', '.join(one_sided))
     if diffs and not config.resume_allow_changes:
       raise ValueError(
           f'Cannot resume {workdir}: the config differs from the checkpoint\'s in fields that '
@@ -126,6 +129,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                    os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
                                    title=f'step {step}')
 
+  eval_every = int(config.get('eval_every', 0) or 0)
+  if eval_every > 0 and is_main:
+    from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
+    evaluation.check_config(config)  # A bad eval block fails now, not at step eval_every.
+
+  def evaluate_and_log(host_state, step):
+    """Periodic evaluation (process 0): eval/... scalars, and eval/step_N.json."""
+    if not is_main:
+      return
+    from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
+    t0 = time.time()
+    results = evaluation.evaluate(
+        config, networks, host_state, source, step=step,
+        key=jax.random.fold_in(jax.random.key(config.seed), 0xE7A1 + step))
+    evaluation.write_results(results, os.path.join(workdir, 'eval', f'step_{step}.json'))
+    writer.write(step, {f'eval/{k}': v for k, v in evaluation.scalars(results).items()})
+    metric_logging.log(f'eval at step {step} ({time.time() - t0:.1f}s): ' + ' '.join(
+        f'{k}={v:.4g}' for k, v in evaluation.scalars(results).items()))
+
   batches = data.batches(
       source, global_batch=config.batch_size, n_critic=config.d_steps_per_g_step,
       seed=config.seed, start_step=start_step, num_steps=total,
@@ -157,9 +179,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if pending is not None:
         consume(*pending)
       pending = (step, metrics)
+      eval_now = eval_every > 0 and (step % eval_every == 0 or step == total)
       boundary = (step % config.log_every == 0 or step == total or
                   step % config.sample_every == 0 or step % config.checkpoint_every == 0 or
-                  stop['signal'] is not None)
+                  eval_now or stop['signal'] is not None)
       if not boundary:
         continue
       consume(*pending)
@@ -179,6 +202,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         window_start, window_first = time.time(), step
       if step % config.sample_every == 0 or step == total:
         sample_and_save(host_state, step)
+      if eval_now:
+        eval_start = time.time()
+        evaluate_and_log(host_state, step)
+        window_start += time.time() - eval_start  # Keep eval time out of steps/s.
       if step % config.checkpoint_every == 0 or step == total or stop['signal'] is not None:
         save_checkpoint(host_state, step)
       if stop['signal'] is not None:

@@ -1,0 +1,121 @@
+r"""Evaluates a trained run: `python launch/evaluate.py --workdir=DIR [--step=N]`.
+
+Writes DIR/eval/step_N.json (or --out) with every number and its protocol (see
+gan_jax/evaluation.py and the README's "Evaluation protocol") and prints a summary.
+Uses the latest checkpoint (or --step) and the EMA generator when the run kept one.
+
+  --num_samples=5000                 generated samples (default: the run's eval.num_samples)
+  --reference_split='train[:50%]'    reference set (default: the training split)
+  --real_split='train[50%:]'         evaluate held-out real images instead of samples (the floor)
+  --feature_extractor=inception --inception_path=/path/pt_inception-2015-12-05-6726825d.pth
+  --train_classifier_only            train (or load) the cached evaluation classifier and exit
+  --eval_overrides='kid_subsets=50,pr_k=5'   any other field of the run's eval block
+
+Without --workdir, --dataset=NAME evaluates only real data (needs --real_split).
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
+
+from launch import common
+
+flags.DEFINE_string('workdir', None, 'Run directory written by launch/main.py.')
+flags.DEFINE_string('dataset', None, 'Without --workdir: a dataset name (real-vs-real only).')
+flags.DEFINE_string('data_dir', '', 'Without --workdir: TFDS data_dir of --dataset.')
+flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+flags.DEFINE_integer('num_samples', None, 'Samples to evaluate (default: eval.num_samples).')
+flags.DEFINE_string('reference_split', None, "Reference split (default: the run's training "
+                    'split, or eval.reference_split).')
+flags.DEFINE_string('real_split', None, 'Evaluate the first num_samples images of this split '
+                    'in place of generated samples (the real-vs-real floor).')
+flags.DEFINE_enum('feature_extractor', None, ['classifier', 'inception'],
+                  'Feature space (default: eval.feature_extractor).')
+flags.DEFINE_string('inception_path', None, 'Local FID Inception weights (.pth).')
+flags.DEFINE_string('cache_dir', None, 'Classifier / reference-feature cache (default: '
+                    'eval.cache_dir, ~/.cache/gan_jax).')
+flags.DEFINE_string('eval_overrides', '', "Other eval fields, 'k=v,k2=v2' (e.g. kid_subsets=50).")
+flags.DEFINE_bool('ema', True, 'Use the EMA generator when the run kept one.')
+flags.DEFINE_integer('seed', 0, 'Seed of the latents and KID subsets.')
+flags.DEFINE_string('out', None, 'Output JSON (default DIR/eval/step_N.json, or '
+                    'DIR/eval/real_<split>.json with --real_split).')
+flags.DEFINE_bool('train_classifier_only', False, 'Train (or load) the evaluation classifier '
+                  'for the dataset and exit.')
+FLAGS = flags.FLAGS
+
+
+def _apply_overrides(config):
+  from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  config.eval = evaluation.eval_config(config)
+  for name in ('feature_extractor', 'inception_path', 'cache_dir'):
+    if FLAGS[name].value is not None:
+      config.eval[name] = FLAGS[name].value
+  for part in filter(None, FLAGS.eval_overrides.split(',')):
+    k, _, v = part.partition('=')
+    if k not in config.eval:
+      raise app.UsageError(f'Unknown eval field {k!r}; fields: {sorted(config.eval.keys())}.')
+    old = config.eval[k]
+    config.eval[k] = (v.lower() in ('1', 'true', 'yes')) if isinstance(old, bool) else type(old)(v)
+  return config
+
+
+def _dataset_config(dataset, data_dir):
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  config.dataset.name = dataset
+  config.dataset.data_dir = data_dir
+  return config
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  common.quiet_library_logs()
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import evaluation, train  # pylint: disable=g-import-not-at-top
+  if not FLAGS.workdir and not FLAGS.dataset:
+    raise app.UsageError('Pass --workdir=DIR (a run) or --dataset=NAME (real data only).')
+  t0 = time.time()
+  if FLAGS.workdir:
+    config, source, networks, state, step = train.load_run(FLAGS.workdir, FLAGS.step)
+  else:
+    config = _dataset_config(FLAGS.dataset, FLAGS.data_dir)
+    from gan_jax import data  # pylint: disable=g-import-not-at-top
+    source = data.load_source(config.dataset, seed=config.seed)
+    networks = state = step = None
+  config = _apply_overrides(config)
+  if FLAGS.train_classifier_only:
+    _, path, sha = evaluation.get_classifier(config, source)
+    print(f'Evaluation classifier for {config.dataset.name}: {path} (sha256 {sha})')
+    return
+  if networks is None and FLAGS.real_split is None:
+    raise app.UsageError('Without --workdir there is no generator: pass --real_split.')
+  try:
+    results = evaluation.evaluate(
+        config, networks, state, source, key=jax.random.key(FLAGS.seed), step=step,
+        num_samples=FLAGS.num_samples, ema=FLAGS.ema and config.ema_decay > 0,
+        reference_split=FLAGS.reference_split, real_split=FLAGS.real_split)
+  except FileNotFoundError as e:  # Missing weights or data: the message names the fix.
+    sys.exit(f'Error: {e}')
+  results['protocol']['command'] = ' '.join(sys.argv)
+  results['protocol']['seed'] = FLAGS.seed
+  out = FLAGS.out
+  if not out:
+    base = FLAGS.workdir or os.path.join('runs', 'eval_' + config.dataset.name)
+    split_name = ''.join(c if c.isalnum() else '_' for c in
+                         (FLAGS.real_split or '').replace('%', 'pct')).strip('_')
+    name = (f'real_{split_name}.json'
+            if FLAGS.real_split is not None else f'step_{step}.json')
+    out = os.path.join(base, 'eval', name)
+  evaluation.write_results(results, out)
+  print(evaluation.summary(results))
+  print(f'Wrote {out} ({time.time() - t0:.1f}s)')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpointing, data, metric_logging, models, parallel, visualize
+from gan_jax import checkpointing, data, metric_logging, models, parallel, plots, visualize
 from gan_jax import state as state_lib
 
 
@@ -59,6 +59,24 @@ def _write_image_grid(workdir, step, samples, data_shape):
     os.remove(latest)
   os.symlink(os.path.basename(path), latest)
   return path
+
+
+CURVE_KEYS = ('d_loss', 'g_loss', 'd_real_prob', 'd_fake_prob', 'wasserstein_estimate',
+              'penalty', 'd_grad_norm', 'g_grad_norm', 'steps_per_sec')
+
+
+def _write_training_curves(workdir: str, metrics_path: str):
+  """training_curves.png: the main training scalars (and eval/...) against step."""
+  if not os.path.exists(metrics_path):
+    return
+  rows = plots.read_jsonl(metrics_path)
+  present = {k for r in rows for k in r}
+  keys = [k for k in CURVE_KEYS if k in present] + sorted(
+      k for k in present if k.startswith('eval/') and k.split('/')[1] in
+      ('fid', 'kid_mean', 'is_mean', 'precision', 'recall', 'modes_captured',
+       'high_quality_fraction', 'reverse_kl'))
+  if keys:
+    plots.plot_training_curves(metrics_path, os.path.join(workdir, 'training_curves.png'), keys)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -123,11 +141,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if len(networks.data_shape) == 3:
         _write_image_grid(workdir, step, samples, networks.data_shape)
       else:
-        from gan_jax import plots  # pylint: disable=g-import-not-at-top
         real = np.stack([source[i]['image'] for i in range(min(len(source), len(samples)))])
         plots.scatter_real_vs_fake(real, np.asarray(samples),
                                    os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
                                    title=f'step {step}')
+      _write_training_curves(workdir, writer.path)
 
   eval_every = int(config.get('eval_every', 0) or 0)
   if eval_every > 0 and is_main:

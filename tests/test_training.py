@@ -85,6 +85,7 @@ def test_main_and_sample_commands(tfds_data_dir, tmp_path):
   assert rows[-1]['step'] == 6 and abs(rows[-1]['wall_time'] - time.time()) < 600
   assert os.listdir(workdir / 'tensorboard')
   assert (workdir / 'samples' / 'step_0000006.png').exists()
+  assert (workdir / 'training_curves.png').stat().st_size > 10_000
   assert sorted(os.listdir(workdir / 'checkpoints'))[:2] == ['3', '6']
 
   for out in ('s.png', 's.npy'):

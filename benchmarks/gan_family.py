@@ -14,6 +14,9 @@ PacGAN's (Lin et al. 2018, Table 1) published GAN row. Existing finished runs ar
 (train_and_evaluate resumes; at the last step that is a no-op), so re-running only
 re-evaluates.
 
+--eval_only scores the finished runs under ROOT without training (e.g. after the defaults
+changed, when a resume would be refused).
+
 mnist: trains each MNIST recipe for `--steps` steps, one after the other, and prints the
 wall time, steps/s, final losses and the path of the last sample grid (evaluate FID with
 launch/evaluate.py on the workdir).
@@ -79,6 +82,10 @@ def train_run(config, workdir: str) -> dict:
   start = time.time()
   train.train_and_evaluate(config, workdir)
   wall = time.time() - start
+  reached = _last_metrics(workdir).get('step')
+  if reached != config.num_train_steps:  # SIGTERM: train_and_evaluate saved and returned.
+    raise SystemExit(f'{workdir} stopped at step {reached} of {config.num_train_steps}; '
+                     'rerun the same command to resume it.')
   info = {'wall_time_s': wall, 'num_train_steps': int(config.num_train_steps)}
   with open(done_marker, 'w') as f:
     json.dump(info, f)
@@ -107,8 +114,15 @@ def evaluate_toy_run(workdir: str, seed: int, ema: bool) -> dict:
 
 
 def _mean_std(values, fmt):
+  """'mean ± std' over seeds; seeds where the value is undefined (NaN: reverse KL of a run
+  with no high-quality sample) are left out and counted."""
   values = np.asarray(values, np.float64)
-  return f'{fmt.format(values.mean())} ± {fmt.format(values.std())}'
+  defined = values[np.isfinite(values)]
+  if not len(defined):
+    return 'n/a'
+  text = f'{fmt.format(defined.mean())} ± {fmt.format(defined.std())}'
+  missing = len(values) - len(defined)
+  return text + (f' ({missing} seed{"s" if missing > 1 else ""} undefined)' if missing else '')
 
 
 def run_toy(args) -> list[dict]:
@@ -121,7 +135,11 @@ def run_toy(args) -> list[dict]:
       if args.steps:
         config.num_train_steps = args.steps
       workdir = os.path.join(args.root, recipe, f'seed{seed}')
-      run = train_run(config, workdir)
+      if args.eval_only:  # Score finished runs as they are (their own saved config).
+        with open(os.path.join(workdir, 'family_wall_time.json')) as f:
+          run = dict(json.load(f), reused=True)
+      else:
+        run = train_run(config, workdir)
       result = evaluate_toy_run(workdir, seed, ema=not args.no_ema)
       result.update(wall_time_s=run['wall_time_s'], dataset=config.dataset.name)
       per_seed.append(result)
@@ -207,6 +225,8 @@ def main(argv=None):
   parser.add_argument('--variant', default='', help="Variant string, e.g. 'smoke'.")
   parser.add_argument('--set', action='append', default=[],
                       help="'field=value' config override, repeatable.")
+  parser.add_argument('--eval_only', action='store_true',
+                      help='toy: only evaluate the finished runs under --root.')
   parser.add_argument('--no_ema', action='store_true', help='toy: evaluate the raw G.')
   parser.add_argument('--data_dir', default='', help='mnist: TFDS data_dir.')
   parser.add_argument('--json', default='', help='Also write the rows to this JSON file.')

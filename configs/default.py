@@ -3,6 +3,8 @@
 Every field can be overridden on the command line, e.g. `--config.optim.g.lr=1e-4`.
 """
 
+import ast
+
 import ml_collections
 
 
@@ -70,9 +72,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.compute_dtype = 'float32'
 
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
-  c.penalty = ml_collections.ConfigDict(dict(name='none', weight=0.0))
+  # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
+  # augment.options.policy='color,translation'); recipes add the fields they use.
+  c.penalty = ml_collections.ConfigDict(dict(name='none', weight=0.0, options={}))
   c.d_regularizer = ml_collections.ConfigDict(dict(name='none', weight=0.0))
-  c.augment = ml_collections.ConfigDict(dict(name='none'))
+  c.augment = ml_collections.ConfigDict(dict(name='none', options={}))
   c.instance_noise_std = 0.0
   c.instance_noise_anneal_steps = 0
 
@@ -92,11 +96,46 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def split_variant(arg: str | None) -> list[str]:
+  """Splits a variant string 'smoke,a=1,b=(2,3)' at commas outside brackets."""
+  if not arg:
+    return []
+  parts, depth, current = [], 0, ''
+  for ch in arg:
+    depth += ch in '([{'
+    depth -= ch in ')]}'
+    if ch == ',' and depth == 0:
+      parts.append(current)
+      current = ''
+    else:
+      current += ch
+  return parts + [current]
+
+
+def _parse_like(current, value: str):
+  """Parses `value` (a Python literal, or a bare string) for a field holding `current`."""
+  if isinstance(current, str):
+    return value
+  if isinstance(current, bool):
+    return value.lower() in ('1', 'true', 'yes')
+  parsed = ast.literal_eval(value)
+  if isinstance(current, (tuple, list)) and not isinstance(parsed, (tuple, list)):
+    return (parsed,)
+  if isinstance(current, float) and isinstance(parsed, int):
+    return float(parsed)
+  return parsed
+
+
+def has_variant(arg: str | None, name: str) -> bool:
+  """Whether the variant string `arg` names `name` (e.g. 'smoke')."""
+  return bool(arg) and name in split_variant(arg)
+
+
 def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
   """Applies a variant string: 'smoke' for a few-step run, or 'k=v,k2=v2' overrides."""
   if not arg:
     return config
-  for part in arg.split(','):
+  for part in split_variant(arg):
     if part == 'smoke':
       config.num_train_steps = 6
       config.batch_size = 16
@@ -112,8 +151,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
       *parents, leaf = key.split('.')
       for p in parents:
         node = node[p]
-      node[leaf] = type(node[leaf])(value) if not isinstance(node[leaf], bool) else (
-          value.lower() in ('1', 'true', 'yes'))
+      node[leaf] = _parse_like(node[leaf], value)
     else:
       raise ValueError(f"Unknown config variant {part!r}; use 'smoke' or 'field=value'.")
   return config

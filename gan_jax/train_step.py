@@ -174,7 +174,9 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
 
     carry = (state.d_params, state.d_opt_state, state.d_collections, state.g_collections)
     if n_critic > 1:
-      carry, _ = lax.scan(critic_update, carry, jnp.arange(n_critic - 1))
+      # Unrolled: n_critic is static and small, and a rolled scan runs 8-15x slower on XLA:CPU
+      # (measured at DCGAN width 32, batch 64: 1.6-2.6 s vs 178 ms for 5 critic updates).
+      carry, _ = lax.scan(critic_update, carry, jnp.arange(n_critic - 1), unroll=True)
     d_params, d_opt_state, d_coll, g_coll = carry
 
     # Last critic update: G's forward pass is kept (vjp) for the generator update.

@@ -1,0 +1,63 @@
+"""The 2-D ring of 8 Gaussians (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018).
+
+An MLP GAN (the vanilla GAN of those papers, no packing): G = 3 x Dense(256) + ReLU from a
+16-d normal latent, linear output; D = 3 x Dense(256) + LeakyReLU(0.2); non-saturating loss;
+batch 500; Adam lr 1e-3, beta1 0.5, cosine-decayed to 0 over the run for both players
+(the decay is what sharpens the modes); EMA of G's weights (0.99); 5,000 steps, on
+dataset.name='ring8' (radius 1, std 0.01). PacGAN's own 2-D nets (G 4 x 400 with BN, D 3 x
+200 maxout, lr 1e-4) learn far more slowly at this step budget on a CPU; tuned here for
+runs of a few minutes. Evaluated by benchmarks/gan_family.py with
+gan_jax.metrics.modes.mode_metrics on 2,500 samples (modes captured, high-quality
+fraction, reverse KL).
+
+Variants: `configs/toy_ring.py:smoke`, and any 'field=value'.
+"""
+
+from configs import default
+
+
+def toy_config(dataset_name: str):
+  """The MLP GAN recipe for a 2-D toy dataset ('ring8' or 'grid25'), before variants."""
+  config = default.get_config()
+  config.dataset.name = dataset_name
+  config.num_train_steps = 5_000
+  config.batch_size = 500
+  config.log_every = 500
+  config.sample_every = 5_000
+  config.checkpoint_every = 5_000
+  config.num_sample_images = 1_000   # Points in the scatter plots.
+  config.model.name = 'mlp'
+  config.model.latent_dim = 16
+  config.model.g_hidden = 256
+  config.model.g_depth = 3
+  config.model.g_activation = 'relu'
+  config.model.output_activation = 'linear'
+  config.model.g_batch_norm = False
+  config.model.d_hidden = 256
+  config.model.d_depth = 3
+  config.model.d_activation = 'leaky_relu'
+  config.loss.name = 'non_saturating'
+  for player in (config.optim.g, config.optim.d):
+    player.name = 'adam'
+    player.lr = 1e-3
+    player.b1 = 0.5
+    player.b2 = 0.999
+    player.schedule = 'cosine'
+  config.ema_decay = 0.99
+  return config
+
+
+def smoke_widths(config, arg):
+  """The recipe-specific part of ':smoke' (default.apply_variant does the rest)."""
+  if default.has_variant(arg, 'smoke'):
+    config.model.g_hidden = 16
+    config.model.d_hidden = 16
+    config.model.g_depth = 2
+    config.model.d_depth = 2
+    config.num_sample_images = 64
+  return config
+
+
+def get_config(arg=None):
+  config = toy_config('ring8')
+  return default.apply_variant(smoke_widths(config, arg), arg)

@@ -124,9 +124,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   sampler = make_sampler(networks)
   z_fixed, y_fixed = fixed_latents(config, networks)
   metric_logging.log(
-      f'{source.description}: data shape {source.data_shape}; G {models.count_params(networks.generator_init(jax.random.key(0))):,} '
-      f'params, D {models.count_params(networks.discriminator_init(jax.random.key(0))):,} '
-      f'params; {trainer.mode} on {trainer.num_devices} device(s); steps {start_step}..{total}')
+      f'{source.description}: data shape {source.data_shape}; '
+      f'G {models.count_params({"params": state.g_params}):,} params, '
+      f'D {models.count_params({"params": state.d_params}):,} params; '
+      f'{trainer.mode} on {trainer.num_devices} device(s); steps {start_step}..{total}')
 
   stop = {'signal': None}
   previous_handler = signal.signal(signal.SIGTERM, lambda s, f: stop.update(signal=s))

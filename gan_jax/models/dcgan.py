@@ -34,14 +34,6 @@ from gan_jax.models import layers
 dcgan_weight_init = nn.initializers.normal(stddev=0.02)
 
 
-def _layer(layer: nn.Module, x: jax.Array, *, spectral_norm: bool, n_steps: int,
-           train: bool) -> jax.Array:
-  """Applies `layer`, spectrally normalized (stats updated iff train) when asked."""
-  if spectral_norm:
-    return nn.SpectralNorm(layer, n_steps=n_steps)(x, update_stats=train)
-  return layer(x)
-
-
 def _bn_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
@@ -95,19 +87,20 @@ class DCGANGenerator(nn.Module):
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
     features = self.width * 2 ** (stages - 1)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
-    x = _layer(layers.ConvTranspose2D(features, base, 1, 0, use_bias=False,
-                                      implementation=self.conv_transpose_impl,
-                                      kernel_init=dcgan_weight_init, dtype=self.dtype,
-                                      name='project'), x, **sn)
+    project = layers.ConvTranspose2D(features, base, 1, 0, use_bias=False,
+                                     implementation=self.conv_transpose_impl,
+                                     kernel_init=dcgan_weight_init, dtype=self.dtype,
+                                     name='project')
+    x = layers.apply_layer(project, x, **sn)
     for i in range(stages):
       x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
       x = nn.relu(x)
       last = i == stages - 1
       features = self.image_shape[-1] if last else features // 2
-      x = _layer(layers.ConvTranspose2D(features, 4, 2, 1, use_bias=False,
-                                        implementation=self.conv_transpose_impl,
-                                        kernel_init=dcgan_weight_init, dtype=self.dtype,
-                                        name=f'up{i}'), x, **sn)
+      up = layers.ConvTranspose2D(features, 4, 2, 1, use_bias=False,
+                                  implementation=self.conv_transpose_impl,
+                                  kernel_init=dcgan_weight_init, dtype=self.dtype, name=f'up{i}')
+      x = layers.apply_layer(up, x, **sn)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -129,9 +122,10 @@ class DCGANDiscriminator(nn.Module):
     x = x.astype(self.dtype or x.dtype)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
     for i in range(stages):
-      x = _layer(nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
-                         use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
-                         name=f'down{i}'), x, **sn)
+      conv = nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
+                     use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
+                     name=f'down{i}')
+      x = layers.apply_layer(conv, x, **sn)
       if i > 0 and self.normalization == 'batch':
         x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
       elif i > 0 and self.normalization == 'layer':
@@ -139,8 +133,9 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
-    x = _layer(nn.Conv(1, (base, base), padding='VALID', use_bias=False,
-                       kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit'), x, **sn)
+    logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
+                    kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
+    x = layers.apply_layer(logit, x, **sn)
     return x.reshape(x.shape[0]).astype(jnp.float32)
 
 

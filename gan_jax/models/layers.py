@@ -43,6 +43,15 @@ from jax import lax
 Initializer = Any
 
 
+def apply_layer(layer: nn.Module, x: jax.Array, *, spectral_norm: bool, n_steps: int,
+                train: bool) -> jax.Array:
+  """Applies `layer`, wrapped in flax's `nn.SpectralNorm` when asked (Miyato et al. 2018;
+  `n_steps` power iterations, its u/sigma statistics updated only when `train`)."""
+  if spectral_norm:
+    return nn.SpectralNorm(layer, n_steps=n_steps)(x, update_stats=train)
+  return layer(x)
+
+
 def conv_transpose_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
   """Transposed convolution as XLA's lhs-dilated convolution (the textbook formulation).
 
@@ -194,25 +203,31 @@ def conv_transpose_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, str
   return dw.reshape(cin, k, k, cout).transpose(1, 2, 0, 3)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_transpose_xla_matmul_grad(x, kernel, stride, padding):
-  return conv_transpose_xla(x, kernel, stride, padding)
+def _with_kernel_grad(forward: Callable[..., jax.Array],
+                      kernel_grad: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+  """`forward(x, kernel, stride, padding)` with its own forward pass and input gradient
+  (XLA's, fast everywhere) and the kernel gradient `kernel_grad(x, g, k, stride, padding)`,
+  as a `jax.custom_vjp` (reverse mode only)."""
+
+  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+  def fn(x, kernel, stride, padding):
+    return forward(x, kernel, stride, padding)
+
+  def fn_fwd(x, kernel, stride, padding):
+    return forward(x, kernel, stride, padding), (x, kernel)
+
+  def fn_bwd(stride, padding, residuals, g):
+    x, kernel = residuals
+    _, vjp_x = jax.vjp(lambda x_: forward(x_, kernel, stride, padding), x)
+    (dx,) = vjp_x(g)
+    return dx, kernel_grad(x, g, kernel.shape[0], stride, padding).astype(kernel.dtype)
+
+  fn.defvjp(fn_fwd, fn_bwd)
+  return fn
 
 
-def _xmg_fwd(x, kernel, stride, padding):
-  return conv_transpose_xla(x, kernel, stride, padding), (x, kernel)
-
-
-def _xmg_bwd(stride, padding, residuals, g):
-  x, kernel = residuals
-  # Input gradient: XLA's own (an ordinary strided convolution of g; fast everywhere).
-  _, vjp_x = jax.vjp(lambda x_: conv_transpose_xla(x_, kernel, stride, padding), x)
-  (dx,) = vjp_x(g)
-  dw = conv_transpose_kernel_grad(x, g, kernel.shape[0], stride, padding)
-  return dx, dw.astype(kernel.dtype)
-
-
-_conv_transpose_xla_matmul_grad.defvjp(_xmg_fwd, _xmg_bwd)
+_conv_transpose_xla_matmul_grad = _with_kernel_grad(conv_transpose_xla,
+                                                    conv_transpose_kernel_grad)
 
 
 def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
@@ -296,24 +311,8 @@ def conv_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
   return jnp.dot(patches.T, g.reshape(n * ho * wo, cout)).reshape(k, k, cin, cout)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_xla_matmul_grad(x, kernel, stride, padding):
-  """`conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported)."""
-  return conv_xla(x, kernel, stride, padding)
-
-
-def _cmg_fwd(x, kernel, stride, padding):
-  return conv_xla(x, kernel, stride, padding), (x, kernel)
-
-
-def _cmg_bwd(stride, padding, residuals, g):
-  x, kernel = residuals
-  _, vjp_x = jax.vjp(lambda x_: conv_xla(x_, kernel, stride, padding), x)
-  (dx,) = vjp_x(g)
-  return dx, conv_kernel_grad(x, g, kernel.shape[0], stride, padding).astype(kernel.dtype)
-
-
-conv_xla_matmul_grad.defvjp(_cmg_fwd, _cmg_bwd)
+# `conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported).
+conv_xla_matmul_grad = _with_kernel_grad(conv_xla, conv_kernel_grad)
 
 CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     'xla': conv_xla,

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.models import layers
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
     'leaky_relu': lambda x: nn.leaky_relu(x, 0.2),
@@ -45,10 +47,8 @@ OUTPUT_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 def _dense(features: int, x: jax.Array, *, spectral_norm: bool, n_steps: int, train: bool,
            name: str) -> jax.Array:
-  layer = nn.Dense(features, name=name)
-  if spectral_norm:
-    return nn.SpectralNorm(layer, n_steps=n_steps)(x, update_stats=train)
-  return layer(x)
+  return layers.apply_layer(nn.Dense(features, name=name), x, spectral_norm=spectral_norm,
+                            n_steps=n_steps, train=train)
 
 
 def _hidden_layer(x, features, activation, *, maxout_pieces, spectral_norm, n_steps, train,

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.models import layers
+
 residual_init = nn.initializers.variance_scaling(2.0, 'fan_avg', 'uniform')  # gain sqrt(2)
 shortcut_init = nn.initializers.xavier_uniform()
 
@@ -70,9 +72,8 @@ class _Layers:
     self.spectral_norm, self.n_steps, self.train = spectral_norm, n_steps, train
 
   def __call__(self, layer: nn.Module, x: jax.Array) -> jax.Array:
-    if self.spectral_norm:
-      return nn.SpectralNorm(layer, n_steps=self.n_steps)(x, update_stats=self.train)
-    return layer(x)
+    return layers.apply_layer(layer, x, spectral_norm=self.spectral_norm, n_steps=self.n_steps,
+                              train=self.train)
 
   @staticmethod
   def conv(features, kernel, init, name):

@@ -38,6 +38,7 @@ def tiny_run(tmp_path_factory, tfds_data_dir):
   workdir, cache_dir = str(root / 'run'), str(root / 'cache')
   config = helpers.tiny_dcgan_config(**{
       'num_train_steps': 2, 'eval_every': 2, 'dataset.data_dir': tfds_data_dir,
+      'ema_decay': 0.999,  # configs/dcgan.py keeps no EMA; exercise the EMA path here.
       **_eval_overrides(cache_dir)})
   train.train_and_evaluate(config, workdir)
   classifier_files = [f for f in os.listdir(cache_dir) if f.endswith('.msgpack')]

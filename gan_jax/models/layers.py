@@ -32,7 +32,7 @@ layer: (N, C_in) @ (C_in, k*k*C_out).
 """
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import flax.linen as nn
 import jax
@@ -247,18 +247,11 @@ CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
 DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = 'xla_matmul_grad'  # Fastest on CPU; see docs.
 
 
-class ConvTranspose2D(nn.Module):
-  """Transposed 2-D convolution, PyTorch semantics, selectable implementation.
+class _SquareKernelConv(nn.Module):
+  """Shared body of the convolution layers: a 'kernel' (k, k, C_in, C_out) and an optional
+  'bias' parameter, and a function chosen by name from the subclass's IMPLEMENTATIONS."""
 
-  Attributes:
-    features: output channels.
-    kernel_size: square kernel side.
-    stride: upsampling factor.
-    padding: PyTorch-style padding (cropped from each side of the full output).
-    use_bias: add a bias.
-    implementation: key of CONV_TRANSPOSE_IMPLEMENTATIONS; all give the same function.
-  """
-
+  IMPLEMENTATIONS: ClassVar[dict[str, Callable[..., jax.Array]]] = {}
   features: int
   kernel_size: int
   stride: int = 1
@@ -271,19 +264,32 @@ class ConvTranspose2D(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    if self.implementation not in CONV_TRANSPOSE_IMPLEMENTATIONS:
-      raise ValueError(
-          f'Unknown conv-transpose implementation {self.implementation!r}; '
-          f'choose one of {sorted(CONV_TRANSPOSE_IMPLEMENTATIONS)}.')
+    if self.implementation not in self.IMPLEMENTATIONS:
+      raise ValueError(f'Unknown {type(self).__name__} implementation '
+                       f'{self.implementation!r}; choose one of {sorted(self.IMPLEMENTATIONS)}.')
     k = self.kernel_size
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     dtype = self.dtype or x.dtype
-    y = CONV_TRANSPOSE_IMPLEMENTATIONS[self.implementation](
-        x.astype(dtype), kernel.astype(dtype), self.stride, self.padding)
+    y = self.IMPLEMENTATIONS[self.implementation](x.astype(dtype), kernel.astype(dtype),
+                                                  self.stride, self.padding)
     if self.use_bias:
-      bias = self.param('bias', self.bias_init, (self.features,))
-      y = y + bias.astype(dtype)
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)
     return y
+
+
+class ConvTranspose2D(_SquareKernelConv):
+  """Transposed 2-D convolution, PyTorch semantics, selectable implementation.
+
+  Attributes:
+    features: output channels.
+    kernel_size: square kernel side.
+    stride: upsampling factor.
+    padding: PyTorch-style padding (cropped from each side of the full output).
+    use_bias: add a bias.
+    implementation: key of CONV_TRANSPOSE_IMPLEMENTATIONS; all give the same function.
+  """
+
+  IMPLEMENTATIONS: ClassVar[dict[str, Callable[..., jax.Array]]] = CONV_TRANSPOSE_IMPLEMENTATIONS
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,7 +326,7 @@ CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
 }
 
 
-class Conv2D(nn.Module):
+class Conv2D(_SquareKernelConv):
   """Square-kernel 2-D convolution with symmetric padding, selectable implementation.
 
   Same parameters ('kernel' (k, k, C_in, C_out), 'bias') and function as
@@ -328,26 +334,5 @@ class Conv2D(nn.Module):
   without changing checkpoints.
   """
 
-  features: int
-  kernel_size: int
-  stride: int = 1
-  padding: int = 0
-  use_bias: bool = True
-  implementation: str = 'xla'
-  kernel_init: Initializer = nn.initializers.lecun_normal()
-  bias_init: Initializer = nn.initializers.zeros
-  dtype: Any = None
+  IMPLEMENTATIONS: ClassVar[dict[str, Callable[..., jax.Array]]] = CONV_IMPLEMENTATIONS
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    if self.implementation not in CONV_IMPLEMENTATIONS:
-      raise ValueError(f'Unknown conv implementation {self.implementation!r}; '
-                       f'choose one of {sorted(CONV_IMPLEMENTATIONS)}.')
-    k = self.kernel_size
-    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
-    dtype = self.dtype or x.dtype
-    y = CONV_IMPLEMENTATIONS[self.implementation](x.astype(dtype), kernel.astype(dtype),
-                                                  self.stride, self.padding)
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)
-    return y

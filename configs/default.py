@@ -96,6 +96,13 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
+  """Sets the same optimizer fields for both players (config.optim.g and config.optim.d)."""
+  for player in (config.optim.g, config.optim.d):
+    for name, value in fields.items():
+      player[name] = value
+
+
 def split_variant(arg: str | None) -> list[str]:
   """Splits a variant string 'smoke,a=1,b=(2,3)' at commas outside brackets."""
   if not arg:

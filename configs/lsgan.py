@@ -18,9 +18,5 @@ def get_config(arg=None):
   config.batch_size = 64
   config.model.name = 'dcgan'
   config.loss.name = 'least_squares'
-  for player in (config.optim.g, config.optim.d):
-    player.name = 'adam'
-    player.lr = 2e-4
-    player.b1 = 0.5
-    player.b2 = 0.999
+  default.set_optimizers(config, name='adam', lr=2e-4, b1=0.5, b2=0.999)
   return default.apply_variant(config, arg)

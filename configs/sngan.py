@@ -28,20 +28,14 @@ def get_config(arg=None):
   config.model.spectral_norm_steps = 1
   config.model.d_normalization = 'none'
   config.loss.name = 'hinge'
-  for player in (config.optim.g, config.optim.d):
-    player.name = 'adam'
-    player.lr = 2e-4
-    player.b1 = 0.5
-    player.b2 = 0.999
+  default.set_optimizers(config, name='adam', lr=2e-4, b1=0.5, b2=0.999)
   if 'resnet' in parts:
     parts.remove('resnet')
     config.model.name = 'resnet'
     config.model.g_width = 64
     config.model.d_width = 64
     config.d_steps_per_g_step = 5
-    for player in (config.optim.g, config.optim.d):
-      player.b1 = 0.0
-      player.b2 = 0.9
+    default.set_optimizers(config, b1=0.0, b2=0.9)
   if 'smoke' in parts:
     config.d_steps_per_g_step = min(config.d_steps_per_g_step, 2)
   return default.apply_variant(config, ','.join(parts))

@@ -47,12 +47,7 @@ def toy_config(dataset_name: str):
   config.model.d_depth = 3
   config.model.d_activation = 'leaky_relu'
   config.loss.name = 'non_saturating'
-  for player in (config.optim.g, config.optim.d):
-    player.name = 'adam'
-    player.lr = 1e-3
-    player.b1 = 0.5
-    player.b2 = 0.999
-    player.schedule = 'cosine'
+  default.set_optimizers(config, name='adam', lr=1e-3, b1=0.5, b2=0.999, schedule='cosine')
   config.ema_decay = 0.99
   return config
 

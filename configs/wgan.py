@@ -20,11 +20,8 @@ def get_config(arg=None):
   config.loss.name = 'wasserstein'
   config.d_weight_clip = 0.01
   config.d_steps_per_g_step = 5
-  for player in (config.optim.g, config.optim.d):
-    player.name = 'rmsprop'
-    player.lr = 5e-5
-    player.decay = 0.99       # PyTorch / the authors' code default smoothing.
-    player.eps = 1e-8
+  # decay 0.99: the usual RMSProp smoothing (PyTorch's default, the authors' setting).
+  default.set_optimizers(config, name='rmsprop', lr=5e-5, decay=0.99, eps=1e-8)
   config.ema_decay = 0.0
   if default.has_variant(arg, 'smoke'):
     config.d_steps_per_g_step = 2

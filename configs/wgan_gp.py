@@ -24,11 +24,7 @@ def get_config(arg=None):
   config.penalty.name = 'gradient_penalty'
   config.penalty.weight = 10.0
   config.d_steps_per_g_step = 5
-  for player in (config.optim.g, config.optim.d):
-    player.name = 'adam'
-    player.lr = 1e-4
-    player.b1 = 0.0
-    player.b2 = 0.9
+  default.set_optimizers(config, name='adam', lr=1e-4, b1=0.0, b2=0.9)
   config.ema_decay = 0.0
   if default.has_variant(arg, 'smoke'):
     config.d_steps_per_g_step = 2

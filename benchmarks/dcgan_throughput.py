@@ -4,6 +4,7 @@ r"""DCGAN throughput: the gan_jax train step against the PyTorch peer, in one pr
   python -m benchmarks.dcgan_throughput --image_size 28 --impl xla phase_matmul xla_matmul_grad
   python -m benchmarks.dcgan_throughput --mode generator   # whole-G fwd+bwd per implementation
   python -m benchmarks.dcgan_throughput --mode layers      # each G layer per implementation
+  python -m benchmarks.dcgan_throughput --mode ops         # D and G conv ops vs PyTorch's
   python -m benchmarks.dcgan_throughput --real_data        # + the step fed by the data pipeline
 
 Modes:
@@ -12,6 +13,9 @@ Modes:
     times, so both see the same machine load; medians are reported, with their ratio.
   generator: forward + parameter gradient of the whole generator, per implementation.
   layers: forward, kernel gradient, input gradient and all three together, per G layer.
+  ops: forward, input gradient and kernel gradient of every stride-2 layer (D's convs, G's
+    transposed convs) for the gan_jax implementations and for PyTorch, with each op's
+    GFLOP/s and fraction of the measured peak: where the step's time goes, op by op.
 
 Also printed: compile time, peak RSS / device memory, FLOPs per step (XLA cost analysis and
 an analytic count of the convolutions) and the fraction of the machine's peak, measured in
@@ -85,6 +89,10 @@ def _config(image_size, impl, compute_dtype, batch_size):
   config = dcgan_config.get_config()
   config.batch_size = batch_size
   config.model.conv_transpose_impl = impl
+  if impl in layers.CONV_IMPLEMENTATIONS:  # D's strided convolutions too, where defined.
+    config.model.conv_impl = impl
+  else:
+    config.model.conv_impl = 'xla'
   config.model.compute_dtype = compute_dtype
   return config
 
@@ -271,14 +279,83 @@ def bench_layers(args, image_size):
     sys.stdout.flush()
 
 
+def _dcgan_conv_specs(image_size):
+  """(kind, H_in, C_in, C_out) of every stride-2 k4 p1 layer: D's convs, G's transposed."""
+  channels = CHANNELS.get(image_size, 3)
+  base, stages = dcgan_lib._geometry(image_size)  # pylint: disable=protected-access
+  widths = [64 * 2 ** i for i in range(stages)]
+  d = [('D conv', base * 2 ** (stages - i), ([channels] + widths)[i], widths[i])
+       for i in range(stages)]
+  g = [('G conv_t', base * 2 ** i, widths[stages - 1 - i],
+        ([channels] + widths)[stages - 1 - i]) for i in range(stages)]
+  return d + g
+
+
+def _torch_conv_ops(kind, n, h, cin, cout):
+  """The three ops of one layer in PyTorch (oneDNN on CPU): fwd, input grad, kernel grad."""
+  import torch  # pylint: disable=g-import-not-at-top
+  transposed = kind != 'D conv'
+  ho = 2 * h if transposed else h // 2
+  x, g = torch.randn(n, cin, h, h), torch.randn(n, cout, ho, ho)
+  w = torch.randn(*((cin, cout) if transposed else (cout, cin)), 4, 4) * 0.02
+  fwd = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
+  bwd = lambda mask: torch.ops.aten.convolution_backward(
+      g, x, w, None, [2, 2], [1, 1], [1, 1], transposed, [0, 0], 1, mask)
+  return dict(fwd=lambda: fwd(x, w, stride=2, padding=1),
+              d_input=lambda: bwd([True, False, False]),
+              d_kernel=lambda: bwd([False, True, False]))
+
+
+def bench_ops(args, image_size, peak_flops):
+  """fwd / dX / dW of every stride-2 layer, gan_jax implementations against PyTorch."""
+  import torch  # pylint: disable=g-import-not-at-top
+  n = args.batch_size
+  print(f'\n=== DCGAN-{image_size} conv ops, batch {n}, float32: ms (GFLOP/s, % of the '
+        f'{peak_flops / 1e9:.0f} GFLOP/s matmul peak), median of {args.repeats} ===')
+  totals = {}
+  for kind, h, cin, cout in _dcgan_conv_specs(image_size):
+    ho = 2 * h if kind != 'D conv' else h // 2
+    flops = 2 * n * min(h, ho) ** 2 * 16 * cin * cout  # Same for each of the three ops.
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (n, h, h, cin))
+    w = 0.02 * jax.random.normal(key, (4, 4, cin, cout))
+    g = jax.random.normal(key, (n, ho, ho, cout))
+    rows = {}
+    for impl in args.impl:
+      table = (layers.CONV_IMPLEMENTATIONS if kind == 'D conv'
+               else layers.CONV_TRANSPOSE_IMPLEMENTATIONS)
+      if impl not in table:
+        continue
+      f = lambda x, w, fn=table[impl]: fn(x, w, 2, 1)
+      fns = dict(fwd=jax.jit(f),
+                 d_input=jax.jit(lambda x, w, g, f=f: jax.vjp(lambda x: f(x, w), x)[1](g)),
+                 d_kernel=jax.jit(lambda x, w, g, f=f: jax.vjp(lambda w: f(x, w), w)[1](g)))
+      rows[impl] = {m: (lambda fn=fn, m=m: fn(x, w) if m == 'fwd' else fn(x, w, g))
+                    for m, fn in fns.items()}
+    if not args.skip_torch:
+      rows[f'torch {torch.__version__}'] = _torch_conv_ops(kind, n, h, cin, cout)
+    print(f'{kind} {h}x{h}x{cin} -> {ho}x{ho}x{cout}  ({flops / 1e9:.2f} GFLOP per op)')
+    for name, ops in rows.items():
+      med = {m: _median_time(fn, args.repeats + 1) * 1e3 for m, fn in ops.items()}
+      totals[name] = totals.get(name, 0.0) + sum(med.values())
+      cells = '  '.join(f'{m} {t:6.1f} ({flops / t / 1e6:4.0f}, '
+                        f'{flops / t / 1e6 / (peak_flops / 1e9) * 100:3.0f}%)'
+                        for m, t in med.items())
+      print(f'    {name:18s} {cells}')
+    sys.stdout.flush()
+  print('sum of the three ops over all layers: '
+        + ', '.join(f'{name} {t:.0f} ms' for name, t in totals.items()))
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--image_size', type=int, nargs='+', default=[28, 64])
-  parser.add_argument('--mode', choices=['train_step', 'generator', 'layers'],
+  parser.add_argument('--mode', choices=['train_step', 'generator', 'layers', 'ops'],
                       default='train_step')
   parser.add_argument('--impl', nargs='+', default=None,
-                      help='conv-transpose implementations (default: all for generator/'
-                           'layers; the recommended one for train_step)')
+                      help='layer implementations (default: all for generator/layers; '
+                           'xla_matmul_grad and space_to_depth for ops; the recommended '
+                           'one for train_step)')
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=5, help='steps per timed block')
   parser.add_argument('--repeats', type=int, default=5)
@@ -293,6 +370,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.impl is None:
     args.impl = ([layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION] if args.mode == 'train_step'
+                 else ['xla_matmul_grad', 'space_to_depth'] if args.mode == 'ops'
                  else ['xla'] + sorted(set(layers.CONV_TRANSPOSE_IMPLEMENTATIONS) - {'xla'}))
   platform = jax.devices()[0].platform
   args.device = args.device or ('gpu' if platform == 'gpu' else 'cpu')
@@ -301,7 +379,7 @@ def main(argv=None):
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind} ({platform}), '
         f'{len(os.sched_getaffinity(0))} cores available')
   peak = None
-  if args.mode == 'train_step':
+  if args.mode in ('train_step', 'ops'):
     peak = measure_peak_flops(args.device)
     print(f'measured peak (f32 matmul): {peak / 1e9:.0f} GFLOP/s')
   for size in args.image_size:
@@ -309,6 +387,8 @@ def main(argv=None):
       bench_train_step(args, size, peak)
     elif args.mode == 'generator':
       bench_generator(args, size)
+    elif args.mode == 'ops':
+      bench_ops(args, size, peak)
     else:
       bench_layers(args, size)
 

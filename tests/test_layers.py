@@ -143,17 +143,21 @@ def test_dcgan_generator_same_for_every_implementation():
 
 
 CONV_CONFIGS = [('k4s2p1', 8, 4, 2, 1, 3, 4), ('k7s1p0', 7, 7, 1, 0, 5, 1),
-                ('k3s2p1_odd', 9, 3, 2, 1, 2, 3)]
+                ('k3s2p1_odd', 9, 3, 2, 1, 2, 3), ('k4s2p1_odd', 7, 4, 2, 1, 3, 2),
+                ('k5s2p2', 8, 5, 2, 2, 2, 3), ('k4s3p1', 12, 4, 3, 1, 2, 3),
+                ('k2s2p0', 6, 2, 2, 0, 3, 2)]
+FAST_CONV_IMPLEMENTATIONS = sorted(i for i in layers.CONV_IMPLEMENTATIONS if i != 'xla')
 
 
+@pytest.mark.parametrize('impl', FAST_CONV_IMPLEMENTATIONS)
 @pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
-def test_conv_matmul_grad_matches_pytorch_and_nn_conv(config):
+def test_conv_matches_pytorch_and_nn_conv(config, impl):
   torch = pytest.importorskip('torch')
   _, h, k, s, p, cin, cout = config
   rng = np.random.default_rng(2)
   x = rng.standard_normal((2, h, h, cin)).astype(np.float32)
   kernel = rng.standard_normal((k, k, cin, cout)).astype(np.float32)
-  module = layers.Conv2D(cout, k, s, p, use_bias=False, implementation='xla_matmul_grad')
+  module = layers.Conv2D(cout, k, s, p, use_bias=False, implementation=impl)
   reference = nn.Conv(cout, (k, k), (s, s), padding=((p, p), (p, p)), use_bias=False)
   params = {'params': {'kernel': jnp.asarray(kernel)}}
   y, vjp = jax.vjp(lambda x_, v: module.apply(v, x_), jnp.asarray(x), params)
@@ -171,3 +175,85 @@ def test_conv_matmul_grad_matches_pytorch_and_nn_conv(config):
   _assert_close(dx, xt.grad.numpy().transpose(0, 2, 3, 1), 'conv d_input vs torch')
   _assert_close(dparams['params']['kernel'], wt.grad.numpy().transpose(2, 3, 1, 0),
                 'conv d_kernel vs torch')
+
+
+@pytest.mark.parametrize('kernel_grad', ['conv_kernel_grad', 'conv_kernel_grad_s2d',
+                                         'conv_kernel_grad_fast'])
+@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
+def test_conv_kernel_gradients_match_xla(config, kernel_grad):
+  """Both kernel-gradient forms (whichever the cost model picks) against XLA's autodiff."""
+  _, h, k, s, p, cin, cout = config
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.standard_normal((2, h, h + 1, cin)).astype(np.float32))  # Rectangular.
+  kernel = jnp.asarray(rng.standard_normal((k, k, cin, cout)).astype(np.float32))
+  y, vjp = jax.vjp(lambda w: layers.conv_xla(x, w, s, p), kernel)
+  g = jnp.asarray(rng.standard_normal(y.shape).astype(np.float32))
+  (expected,) = vjp(g)
+  _assert_close(getattr(layers, kernel_grad)(x, g, k, s, p), expected, kernel_grad)
+
+
+def _second_order(fn, x, kernel):
+  """Gradient of |d sum(sin(fn(x, w))) / dx|^2 w.r.t. x and w: what R1 / WGAN-GP compute."""
+  def penalty(x_, w_):
+    grad_x = jax.grad(lambda a: jnp.sum(jnp.sin(fn(a, w_))))(x_)
+    return jnp.sum(grad_x ** 2)
+  return jax.grad(penalty, argnums=(0, 1))(x, kernel)
+
+
+@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
+def test_space_to_depth_second_order(config):
+  _, h, k, s, p, cin, cout = config
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.standard_normal((2, h, h, cin)).astype(np.float32))
+  kernel = jnp.asarray(0.3 * rng.standard_normal((k, k, cin, cout)).astype(np.float32))
+  for fn, ref, what in ((layers.conv_space_to_depth, layers.conv_xla, 'conv'),):
+    got = _second_order(lambda a, w: fn(a, w, s, p), x, kernel)
+    expected = _second_order(lambda a, w: ref(a, w, s, p), x, kernel)
+    for a, e, name in zip(got, expected, ('x', 'kernel')):
+      _assert_close(a, e, f'{what} second-order grad wrt {name}')
+  # The transposed convolution maps the conv's output shape back to its input shape.
+  y = layers.conv_xla(x, kernel, s, p)
+  kt = kernel.transpose(0, 1, 3, 2)  # (k, k, C_y, C_x): transposed conv C_y -> C_x.
+  if (y.shape[1] - 1) * s - 2 * p + k != h:
+    return  # This geometry's transpose does not return to h (conv floor division).
+  got = _second_order(lambda a, w: layers.conv_transpose_space_to_depth(a, w, s, p), y, kt)
+  expected = _second_order(lambda a, w: layers.conv_transpose_xla(a, w, s, p), y, kt)
+  for a, e, name in zip(got, expected, ('x', 'kernel')):
+    _assert_close(a, e, f'conv_transpose second-order grad wrt {name}')
+
+
+def test_dcgan_discriminator_same_for_every_conv_implementation():
+  """D built on each Conv2D implementation: same logits, batch stats and parameter grads."""
+  config = ml_collections.ConfigDict(dict(name='dcgan', g_width=4, d_width=4, latent_dim=3))
+  shape = (28, 28, 1)
+  x = jax.random.uniform(jax.random.PRNGKey(5), (3, *shape), minval=-1, maxval=1)
+
+  def run(impl):
+    config.conv_impl = impl
+    nets = models.build_networks(config, shape)
+    variables = nets.discriminator_init(jax.random.PRNGKey(0))
+
+    def loss(params):
+      logits, mutated = nets.discriminator_apply({**variables, 'params': params}, x,
+                                                 train=True)
+      return jnp.sum(jnp.tanh(logits)), (logits, mutated)
+    grads, (logits, mutated) = jax.grad(loss, has_aux=True)(variables['params'])
+    return logits, mutated, grads
+
+  ref = run('xla')
+  for impl in FAST_CONV_IMPLEMENTATIONS:
+    got = run(impl)
+    _assert_close(got[0], ref[0], f'{impl} logits')
+    jax.tree_util.tree_map(lambda a, e: _assert_close(a, e, f'{impl} batch stats'),
+                           got[1], ref[1])
+    jax.tree_util.tree_map(
+        lambda a, e: np.testing.assert_allclose(
+            a, e, rtol=1e-4, atol=1e-4 * float(np.abs(e).max()), err_msg=f'{impl} grads'),
+        got[2], ref[2])
+
+
+def test_unknown_dcgan_conv_impl_is_a_clear_error():
+  config = ml_collections.ConfigDict(dict(name='dcgan', g_width=4, d_width=4, latent_dim=3,
+                                          conv_impl='fft'))
+  with pytest.raises(ValueError, match="model.conv_impl 'fft'.*space_to_depth"):
+    models.build_networks(config, (28, 28, 1))

@@ -113,6 +113,7 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm_steps: int = 1
   dropout: float = 0.0
   normalization: str = 'batch'
+  conv_impl: str = layers.DEFAULT_CONV_IMPLEMENTATION
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -122,9 +123,9 @@ class DCGANDiscriminator(nn.Module):
     x = x.astype(self.dtype or x.dtype)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
     for i in range(stages):
-      conv = nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
-                     use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
-                     name=f'down{i}')
+      conv = layers.Conv2D(self.width * 2 ** i, 4, 2, 1, use_bias=False,
+                           implementation=self.conv_impl, kernel_init=dcgan_weight_init,
+                           dtype=self.dtype, name=f'down{i}')
       x = layers.apply_layer(conv, x, **sn)
       if i > 0 and self.normalization == 'batch':
         x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
@@ -147,6 +148,11 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                      'Use model.name=mlp for vector data.')
   dtype = jnp.bfloat16 if model_config.get('compute_dtype', 'float32') == 'bfloat16' else None
   impl = model_config.get('conv_transpose_impl', layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION)
+  conv_impl = model_config.get('conv_impl', layers.DEFAULT_CONV_IMPLEMENTATION)
+  for name, value, choices in (('conv_transpose_impl', impl, layers.CONV_TRANSPOSE_IMPLEMENTATIONS),
+                               ('conv_impl', conv_impl, layers.CONV_IMPLEMENTATIONS)):
+    if value not in choices:
+      raise ValueError(f'Unknown model.{name} {value!r}; choose one of {sorted(choices)}.')
   sn_steps = int(model_config.get('spectral_norm_steps', 1))
   g_sn = bool(model_config.get('g_spectral_norm', False))
   d_sn = bool(model_config.get('d_spectral_norm', False))
@@ -165,6 +171,6 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   def make_discriminator(axis_name):
     return DCGANDiscriminator(data_shape, model_config.d_width, axis_name, dtype,
                               spectral_norm=d_sn, spectral_norm_steps=sn_steps,
-                              dropout=dropout, normalization=d_norm)
+                              dropout=dropout, normalization=d_norm, conv_impl=conv_impl)
 
   return make_generator, make_discriminator

@@ -238,13 +238,205 @@ def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
   return _conv_transpose_xla_matmul_grad(x, kernel, stride, padding)
 
 
+# ---------------------------------------------------------------------------------------
+# Space-to-depth forms: a stride-s convolution whose kernel is padded to J*s taps
+# (J = ceil(k / s)) is a stride-1 J x J convolution of the space-to-depth rearranged, padded
+# input S (N, H_s, W_s, s*s*C): every s x s block of pixels becomes one pixel of s*s*C
+# channels. Its transpose (the input gradient of the strided convolution, and the forward
+# pass of the transposed convolution) is then a stride-1 "full" J x J convolution followed by
+# depth-to-space: no dilated inputs, no multiplications by inserted zeros (for k=4, s=2, p=1
+# the window is exactly 2 x 2). The kernel gradient is one matmul,
+#   dW'[a, b] = S_flat^T @ shift_{a,b}(g)_flat   for all (a, b) at once,
+# with the J*J shifted copies of the (small) cotangent concatenated along channels, so the
+# large input is read in place. Measured per op (benchmarks/dcgan_throughput.py --mode
+# layers), these are XLA:CPU's fastest forms of the transposed direction and of the kernel
+# gradient; the strided forward direction stays XLA's direct convolution.
+#
+# A "conv" below maps a big map x (N, H, W, C_x) to a small one y (N, H_o, W_o, C_y) with a
+# kernel w (k, k, C_x, C_y), stride s, symmetric padding p, like `conv_xla`.
+# ---------------------------------------------------------------------------------------
+
+
+def _conv_geometry(size: int, k: int, s: int, p: int):
+  """For one axis of a conv input of `size`: (out, J, pad_lo, pad_hi) such that the padded
+  input has exactly (out + J - 1) * s entries (pad_hi may be negative: a crop)."""
+  out = (size + 2 * p - k) // s + 1
+  if out <= 0:
+    raise ValueError(f'Convolution of size {size} with k={k}, s={s}, p={p} is empty.')
+  j = -(-k // s)
+  return out, j, p, (out + j - 1) * s - size - p
+
+
+def _space_to_depth(x: jax.Array, s: int) -> jax.Array:
+  if s == 1:
+    return x
+  n, h, w, c = x.shape
+  x = x.reshape(n, h // s, s, w // s, s, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h // s, w // s, s * s * c)
+
+
+def _depth_to_space_exact(x: jax.Array, s: int) -> jax.Array:
+  if s == 1:
+    return x
+  n, h, w, c = x.shape
+  x = x.reshape(n, h, w, s, s, c // (s * s)).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h * s, w * s, c // (s * s))
+
+
+def _kernel_to_s2d(w: jax.Array, s: int) -> jax.Array:
+  """(k, k, C, C_o) -> (J, J, s*s*C, C_o), taps zero-padded to J*s; matches _space_to_depth."""
+  k, _, c, co = w.shape
+  j = -(-k // s)
+  w = jnp.pad(w, ((0, j * s - k), (0, j * s - k), (0, 0), (0, 0)))
+  return w.reshape(j, s, j, s, c, co).transpose(0, 2, 1, 3, 4, 5).reshape(j, j, s * s * c, co)
+
+
+def _kernel_from_s2d(w: jax.Array, s: int, k: int) -> jax.Array:
+  """Inverse of `_kernel_to_s2d` (drops the zero-padded taps)."""
+  j, _, ssc, co = w.shape
+  c = ssc // (s * s)
+  w = w.reshape(j, j, s, s, c, co).transpose(0, 2, 1, 3, 4, 5).reshape(j * s, j * s, c, co)
+  return w[:k, :k]
+
+
+def _padded_s2d(x: jax.Array, k: int, s: int, p: int) -> jax.Array:
+  """S: x padded (or cropped) to (out + J - 1) * s per axis, then space-to-depth."""
+  _, h, w, _ = x.shape
+  _, _, lo, hi_h = _conv_geometry(h, k, s, p)
+  _, _, _, hi_w = _conv_geometry(w, k, s, p)
+  xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (lo, hi_h, 0), (lo, hi_w, 0), (0, 0, 0)))
+  return _space_to_depth(xp, s)
+
+
+def conv_adjoint_s2d(y: jax.Array, w: jax.Array, stride: int, padding: int,
+                     in_hw: tuple[int, int]) -> jax.Array:
+  """The transpose of `conv_xla(., w, stride, padding)` applied to y, for an input of spatial
+  size `in_hw`: a stride-1 full J x J convolution in space-to-depth space, depth-to-space,
+  then the padding is cropped off."""
+  k = w.shape[0]
+  s = stride
+  _, j, lo, hi_h = _conv_geometry(in_hw[0], k, s, padding)
+  _, _, _, hi_w = _conv_geometry(in_hw[1], k, s, padding)
+  ws = jnp.flip(_kernel_to_s2d(w, s), (0, 1)).transpose(0, 1, 3, 2)  # (J, J, C_y, s*s*C_x)
+  xs = lax.conv_general_dilated(y, ws, (1, 1), ((j - 1, j - 1), (j - 1, j - 1)),
+                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  xp = _depth_to_space_exact(xs, s)
+  return lax.pad(xp, jnp.zeros((), xp.dtype),
+                 ((0, 0, 0), (-lo, -hi_h, 0), (-lo, -hi_w, 0), (0, 0, 0)))
+
+
+def conv_kernel_grad_s2d(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                         padding: int) -> jax.Array:
+  """Kernel gradient of `conv_xla` for cotangent g, as one matmul in space-to-depth space."""
+  k, s = kernel_size, stride
+  sx = _padded_s2d(x, k, s, padding)  # (N, H_o + J - 1, W_o + J - 1, s*s*C_x)
+  n, hs, ws_, cs = sx.shape
+  _, ho, wo, cy = g.shape
+  j = hs - ho + 1
+  shifted = [jnp.pad(g, ((0, 0), (a, j - 1 - a), (b, j - 1 - b), (0, 0)))
+             for a in range(j) for b in range(j)]
+  gcat = jnp.concatenate(shifted, axis=-1).reshape(n * hs * ws_, j * j * cy)
+  dws = jnp.dot(sx.reshape(n * hs * ws_, cs).T, gcat)  # (s*s*C_x, J*J*C_y)
+  dws = dws.reshape(cs, j, j, cy).transpose(1, 2, 0, 3)
+  return _kernel_from_s2d(dws, s, k)
+
+
+def conv_kernel_grad_fast(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                          padding: int) -> jax.Array:
+  """Kernel gradient of `conv_xla`: `conv_kernel_grad` (im2col of x) or
+  `conv_kernel_grad_s2d` (shifted copies of g), whichever a simple cost model says is
+  cheaper. Both materialize one matrix and do one matmul; on a CPU the copy is paid in
+  memory bandwidth (~8 GB/s on the 2-core machine this was tuned on) and the matmul at
+  ~250 GFLOP/s, so the model is `bytes / 8e9 + flops / 2.5e11`. im2col wins when C_x is
+  small against C_y (a first layer) or the map is small; the shifted form otherwise."""
+  n, h, w, cx = x.shape
+  _, ho, wo, cy = g.shape
+  k, s = kernel_size, stride
+  j = -(-k // s)
+  hs, ws_ = ho + j - 1, wo + j - 1
+  im2col = 8 * k * k * cx * n * ho * wo / 8e9 + 2 * k * k * cx * cy * n * ho * wo / 2.5e11
+  shifted = (8 * j * j * cy * n * hs * ws_ / 8e9
+             + 2 * j * j * s * s * cx * cy * n * hs * ws_ / 2.5e11)
+  if im2col <= shifted:
+    return conv_kernel_grad(x, g, k, s, padding)
+  return conv_kernel_grad_s2d(x, g, k, s, padding)
+
+
+# The strided convolution and its transpose as a pair of custom VJPs that refer to each
+# other, so gradients of any order (e.g. gradient penalties) stay in the fast forms.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_s2d(x, w, stride, padding):
+  return conv_xla(x, w, stride, padding)
+
+
+def _conv_s2d_fwd(x, w, stride, padding):
+  return conv_xla(x, w, stride, padding), (x, w)
+
+
+def _conv_s2d_bwd(stride, padding, residuals, g):
+  x, w = residuals
+  dx = _conv_adjoint(g, w, stride, padding, x.shape[1:3])
+  dw = conv_kernel_grad_fast(x, g, w.shape[0], stride, padding).astype(w.dtype)
+  return dx.astype(x.dtype), dw
+
+
+_conv_s2d.defvjp(_conv_s2d_fwd, _conv_s2d_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_adjoint(y, w, stride, padding, in_hw):
+  return conv_adjoint_s2d(y, w, stride, padding, in_hw)
+
+
+def _conv_adjoint_fwd(y, w, stride, padding, in_hw):
+  return conv_adjoint_s2d(y, w, stride, padding, in_hw), (y, w)
+
+
+def _conv_adjoint_bwd(stride, padding, in_hw, residuals, h):
+  # <adjoint(y, w), h> = <y, conv(h, w)>: the cotangent of y is conv(h, w), and the kernel
+  # gradient is the conv kernel gradient with h as the input and y as the cotangent.
+  y, w = residuals
+  dy = _conv_s2d(h, w, stride, padding)
+  dw = conv_kernel_grad_fast(h, y, w.shape[0], stride, padding).astype(w.dtype)
+  return dy.astype(y.dtype), dw
+
+
+_conv_adjoint.defvjp(_conv_adjoint_fwd, _conv_adjoint_bwd)
+
+
+def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
+                        padding: int) -> jax.Array:
+  """`conv_xla` with the input gradient and kernel gradient in space-to-depth form."""
+  if stride == 1:
+    return conv_xla(x, kernel, stride, padding)  # Nothing to gain: XLA's forms are direct.
+  return _conv_s2d(x, kernel, stride, padding)
+
+
+def conv_transpose_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
+                                  padding: int) -> jax.Array:
+  """`conv_transpose_xla` as the adjoint of a strided convolution in space-to-depth form;
+  its input gradient is XLA's strided convolution."""
+  if x.shape[1] == 1 and x.shape[2] == 1:
+    return _dense_from_1x1(x, kernel, padding)
+  if stride == 1:
+    return conv_transpose_xla(x, kernel, stride, padding)
+  k = kernel.shape[0]
+  out_hw = tuple((size - 1) * stride - 2 * padding + k for size in x.shape[1:3])
+  # The transposed conv C_in -> C_out is the adjoint of the conv C_out -> C_in whose kernel
+  # is this one with the channel axes swapped.
+  return _conv_adjoint(x, kernel.transpose(0, 1, 3, 2), stride, padding, out_hw)
+
+
 CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     'xla': conv_transpose_xla,
     'phase': conv_transpose_phase,
     'phase_matmul': conv_transpose_phase_matmul,
     'xla_matmul_grad': conv_transpose_xla_matmul_grad,
+    'space_to_depth': conv_transpose_space_to_depth,
 }
-DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = 'xla_matmul_grad'  # Fastest on CPU; see docs.
+DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = 'space_to_depth'  # Fastest on CPU; see docs.
 
 
 class _SquareKernelConv(nn.Module):
@@ -323,7 +515,9 @@ conv_xla_matmul_grad = _with_kernel_grad(conv_xla, conv_kernel_grad)
 CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     'xla': conv_xla,
     'xla_matmul_grad': conv_xla_matmul_grad,
+    'space_to_depth': conv_space_to_depth,
 }
+DEFAULT_CONV_IMPLEMENTATION = 'space_to_depth'  # Fastest on CPU; see docs.
 
 
 class Conv2D(_SquareKernelConv):

@@ -336,7 +336,9 @@ def bench_ops(args, image_size, peak_flops):
       rows[f'torch {torch.__version__}'] = _torch_conv_ops(kind, n, h, cin, cout)
     print(f'{kind} {h}x{h}x{cin} -> {ho}x{ho}x{cout}  ({flops / 1e9:.2f} GFLOP per op)')
     for name, ops in rows.items():
-      med = {m: _median_time(fn, args.repeats + 1) * 1e3 for m, fn in ops.items()}
+      for fn in ops.values():
+        jax.block_until_ready(fn())  # Compile (gan_jax) / warm up (torch) outside the timing.
+      med = {m: _median_time(fn, args.repeats) * 1e3 for m, fn in ops.items()}
       totals[name] = totals.get(name, 0.0) + sum(med.values())
       cells = '  '.join(f'{m} {t:6.1f} ({flops / t / 1e6:4.0f}, '
                         f'{flops / t / 1e6 / (peak_flops / 1e9) * 100:3.0f}%)'

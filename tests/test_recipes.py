@@ -124,9 +124,9 @@ def _tiny(config):
   config.num_sample_images = 8
   config.log_every = config.sample_every = config.checkpoint_every = 2
   m = config.model
-  # The CPU-fast transposed convolution (same numbers as 'xla' to float tolerance; see
+  # The CPU-fast layers (same numbers as 'xla' to float tolerance; see
   # gan_jax/models/layers.py): the 'xla' kernel gradient alone takes seconds to compile.
-  m.conv_transpose_impl = 'xla_matmul_grad'
+  m.conv_transpose_impl = m.conv_impl = 'space_to_depth'
   m.latent_dim = min(m.latent_dim, 8)
   for key in ('g_width', 'd_width', 'g_hidden', 'd_hidden'):
     if key in m:

@@ -73,3 +73,15 @@ def test_throughput_smoke():
   result = torch_dcgan.torch_train_step_throughput(28, 1, batch_size=4, steps=1, warmup=1,
                                                    threads=1)
   assert result['img_per_sec'] > 0 and result['device'] == 'cpu'
+
+
+def test_ops_benchmark_covers_every_stride2_layer(capsys):
+  from benchmarks import dcgan_throughput  # pylint: disable=g-import-not-at-top
+  dcgan_throughput.main(['--mode', 'ops', '--image_size', '28', '--batch_size', '2',
+                         '--repeats', '1', '--impl', 'space_to_depth'])
+  out = capsys.readouterr().out
+  for layer in ('D conv 28x28x1 -> 14x14x64', 'D conv 14x14x64 -> 7x7x128',
+                'G conv_t 7x7x128 -> 14x14x64', 'G conv_t 14x14x64 -> 28x28x1'):
+    assert layer in out, out
+  assert out.count('space_to_depth') == 5 and out.count('torch') >= 4, out
+  assert 'sum of the three ops over all layers: space_to_depth' in out

@@ -10,6 +10,9 @@ With base 4 and 64x64x3 this is exactly the PyTorch examples' DCGAN (ngf = ndf =
 28x28 uses base 7 (two up/down-sampling stages), 32x32 base 4 (three stages).
 
 Options (model_config.get, default; the defaults give the network above):
+  conv_transpose_impl / conv_impl ('space_to_depth'): how G's transposed and D's strided
+    convolutions are computed (gan_jax.models.layers); every choice is the same function of
+    the same parameters, only the speed of the gradients differs.
   d_spectral_norm (False), g_spectral_norm (False): wrap every (transposed) convolution of
     D / G in flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to
     (k*k*C_in, C_out), `spectral_norm_steps` (1) power iterations per call, u and sigma in

@@ -20,7 +20,12 @@ CONV_TRANSPOSE_IMPLEMENTATIONS):
 * 'phase_matmul': the same decomposition with the convolution written as J*J shifted
   slices concatenated along channels (im2col) and one matmul; every gradient is a matmul
   plus slicing/padding.
-* 'xla_matmul_grad' (DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION, fastest on CPU): XLA's forward
+* 'space_to_depth' (DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION, fastest on CPU): the adjoint of
+  a strided convolution computed as a stride-1 J x J convolution in space-to-depth space
+  (exact window, no zeros multiplied), with XLA's strided convolution as its input gradient
+  and a matmul kernel gradient; see the section "Space-to-depth forms" below. `Conv2D` has
+  the same implementation for the strided convolution (DEFAULT_CONV_IMPLEMENTATION).
+* 'xla_matmul_grad': XLA's forward
   and input gradient, which are fast, and a `jax.custom_vjp` kernel gradient written as
   k*k strided slices of the cotangent and one matmul (no multiplications by zeros, unlike
   the phase forms, whose 3x3 window wastes 36/16 of the work for k=4, s=2). Being a

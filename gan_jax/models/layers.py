@@ -280,14 +280,6 @@ def _space_to_depth(x: jax.Array, s: int) -> jax.Array:
   return x.reshape(n, h // s, w // s, s * s * c)
 
 
-def _depth_to_space_exact(x: jax.Array, s: int) -> jax.Array:
-  if s == 1:
-    return x
-  n, h, w, c = x.shape
-  x = x.reshape(n, h, w, s, s, c // (s * s)).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h * s, w * s, c // (s * s))
-
-
 def _kernel_to_s2d(w: jax.Array, s: int) -> jax.Array:
   """(k, k, C, C_o) -> (J, J, s*s*C, C_o), taps zero-padded to J*s; matches _space_to_depth."""
   k, _, c, co = w.shape
@@ -325,7 +317,7 @@ def conv_adjoint_s2d(y: jax.Array, w: jax.Array, stride: int, padding: int,
   ws = jnp.flip(_kernel_to_s2d(w, s), (0, 1)).transpose(0, 1, 3, 2)  # (J, J, C_y, s*s*C_x)
   xs = lax.conv_general_dilated(y, ws, (1, 1), ((j - 1, j - 1), (j - 1, j - 1)),
                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  xp = _depth_to_space_exact(xs, s)
+  xp = _depth_to_space(xs, s, xs.shape[1] * s, xs.shape[2] * s)
   return lax.pad(xp, jnp.zeros((), xp.dtype),
                  ((0, 0, 0), (-lo, -hi_h, 0), (-lo, -hi_w, 0), (0, 0, 0)))
 

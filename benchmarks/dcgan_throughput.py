@@ -291,11 +291,9 @@ def _dcgan_conv_specs(image_size):
   return d + g
 
 
-def _torch_conv_ops(kind, n, h, cin, cout):
+def _torch_conv_ops(transposed, n, h, ho, cin, cout):
   """The three ops of one layer in PyTorch (oneDNN on CPU): fwd, input grad, kernel grad."""
   import torch  # pylint: disable=g-import-not-at-top
-  transposed = kind != 'D conv'
-  ho = 2 * h if transposed else h // 2
   x, g = torch.randn(n, cin, h, h), torch.randn(n, cout, ho, ho)
   w = torch.randn(*((cin, cout) if transposed else (cout, cin)), 4, 4) * 0.02
   fwd = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
@@ -314,7 +312,8 @@ def bench_ops(args, image_size, peak_flops):
         f'{peak_flops / 1e9:.0f} GFLOP/s matmul peak), median of {args.repeats} ===')
   totals = {}
   for kind, h, cin, cout in _dcgan_conv_specs(image_size):
-    ho = 2 * h if kind != 'D conv' else h // 2
+    transposed = kind != 'D conv'
+    ho = 2 * h if transposed else h // 2
     flops = 2 * n * min(h, ho) ** 2 * 16 * cin * cout  # Same for each of the three ops.
     key = jax.random.PRNGKey(0)
     x = jax.random.normal(key, (n, h, h, cin))
@@ -322,8 +321,8 @@ def bench_ops(args, image_size, peak_flops):
     g = jax.random.normal(key, (n, ho, ho, cout))
     rows = {}
     for impl in args.impl:
-      table = (layers.CONV_IMPLEMENTATIONS if kind == 'D conv'
-               else layers.CONV_TRANSPOSE_IMPLEMENTATIONS)
+      table = (layers.CONV_TRANSPOSE_IMPLEMENTATIONS if transposed
+               else layers.CONV_IMPLEMENTATIONS)
       if impl not in table:
         continue
       f = lambda x, w, fn=table[impl]: fn(x, w, 2, 1)
@@ -333,7 +332,7 @@ def bench_ops(args, image_size, peak_flops):
       rows[impl] = {m: (lambda fn=fn, m=m: fn(x, w) if m == 'fwd' else fn(x, w, g))
                     for m, fn in fns.items()}
     if not args.skip_torch:
-      rows[f'torch {torch.__version__}'] = _torch_conv_ops(kind, n, h, cin, cout)
+      rows[f'torch {torch.__version__}'] = _torch_conv_ops(transposed, n, h, ho, cin, cout)
     print(f'{kind} {h}x{h}x{cin} -> {ho}x{ho}x{cout}  ({flops / 1e9:.2f} GFLOP per op)')
     for name, ops in rows.items():
       for fn in ops.values():

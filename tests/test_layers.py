@@ -192,12 +192,16 @@ def test_conv_kernel_gradients_match_xla(config, kernel_grad):
   _assert_close(getattr(layers, kernel_grad)(x, g, k, s, p), expected, kernel_grad)
 
 
-def _second_order(fn, x, kernel):
-  """Gradient of |d sum(sin(fn(x, w))) / dx|^2 w.r.t. x and w: what R1 / WGAN-GP compute."""
-  def penalty(x_, w_):
-    grad_x = jax.grad(lambda a: jnp.sum(jnp.sin(fn(a, w_))))(x_)
-    return jnp.sum(grad_x ** 2)
-  return jax.grad(penalty, argnums=(0, 1))(x, kernel)
+def _assert_second_order_close(fn, ref, x, kernel, what):
+  """Gradient of |d sum(sin(f(x, w))) / dx|^2 w.r.t. x and w (what R1 / WGAN-GP compute),
+  for f = fn and f = ref."""
+  def second_order(f):
+    def penalty(x_, w_):
+      grad_x = jax.grad(lambda a: jnp.sum(jnp.sin(f(a, w_))))(x_)
+      return jnp.sum(grad_x ** 2)
+    return jax.grad(penalty, argnums=(0, 1))(x, kernel)
+  for a, e, name in zip(second_order(fn), second_order(ref), ('x', 'kernel')):
+    _assert_close(a, e, f'{what} second-order grad wrt {name}')
 
 
 @pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
@@ -206,20 +210,16 @@ def test_space_to_depth_second_order(config):
   rng = np.random.default_rng(4)
   x = jnp.asarray(rng.standard_normal((2, h, h, cin)).astype(np.float32))
   kernel = jnp.asarray(0.3 * rng.standard_normal((k, k, cin, cout)).astype(np.float32))
-  for fn, ref, what in ((layers.conv_space_to_depth, layers.conv_xla, 'conv'),):
-    got = _second_order(lambda a, w: fn(a, w, s, p), x, kernel)
-    expected = _second_order(lambda a, w: ref(a, w, s, p), x, kernel)
-    for a, e, name in zip(got, expected, ('x', 'kernel')):
-      _assert_close(a, e, f'{what} second-order grad wrt {name}')
+  _assert_second_order_close(lambda a, w: layers.conv_space_to_depth(a, w, s, p),
+                             lambda a, w: layers.conv_xla(a, w, s, p), x, kernel, 'conv')
   # The transposed convolution maps the conv's output shape back to its input shape.
   y = layers.conv_xla(x, kernel, s, p)
   kt = kernel.transpose(0, 1, 3, 2)  # (k, k, C_y, C_x): transposed conv C_y -> C_x.
   if (y.shape[1] - 1) * s - 2 * p + k != h:
     return  # This geometry's transpose does not return to h (conv floor division).
-  got = _second_order(lambda a, w: layers.conv_transpose_space_to_depth(a, w, s, p), y, kt)
-  expected = _second_order(lambda a, w: layers.conv_transpose_xla(a, w, s, p), y, kt)
-  for a, e, name in zip(got, expected, ('x', 'kernel')):
-    _assert_close(a, e, f'conv_transpose second-order grad wrt {name}')
+  _assert_second_order_close(lambda a, w: layers.conv_transpose_space_to_depth(a, w, s, p),
+                             lambda a, w: layers.conv_transpose_xla(a, w, s, p), y, kt,
+                             'conv_transpose')
 
 
 def test_dcgan_discriminator_same_for_every_conv_implementation():

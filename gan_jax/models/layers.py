@@ -253,9 +253,10 @@ def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
 # the window is exactly 2 x 2). The kernel gradient is one matmul,
 #   dW'[a, b] = S_flat^T @ shift_{a,b}(g)_flat   for all (a, b) at once,
 # with the J*J shifted copies of the (small) cotangent concatenated along channels, so the
-# large input is read in place. Measured per op (benchmarks/dcgan_throughput.py --mode
-# layers), these are XLA:CPU's fastest forms of the transposed direction and of the kernel
-# gradient; the strided forward direction stays XLA's direct convolution.
+# large input is read in place (or, where a cost model says it is cheaper, im2col of the
+# input: `conv_kernel_grad_fast`). Measured per op (benchmarks/dcgan_throughput.py --mode
+# ops), the stride-1 forms are XLA:CPU's fastest transposed direction; the strided forward
+# direction stays XLA's direct convolution.
 #
 # A "conv" below maps a big map x (N, H, W, C_x) to a small one y (N, H_o, W_o, C_y) with a
 # kernel w (k, k, C_x, C_y), stride s, symmetric padding p, like `conv_xla`.
@@ -296,13 +297,19 @@ def _kernel_from_s2d(w: jax.Array, s: int, k: int) -> jax.Array:
   return w[:k, :k]
 
 
+def _pad_spatial(x: jax.Array, hw: tuple[int, int], k: int, s: int, p: int,
+                 sign: int = 1) -> jax.Array:
+  """Pads (sign=1) a conv input of spatial size hw to (out + J - 1) * s per axis, or crops
+  (sign=-1) such a padded map back to hw."""
+  (_, _, lo, hi_h), (_, _, _, hi_w) = (_conv_geometry(size, k, s, p) for size in hw)
+  return lax.pad(x, jnp.zeros((), x.dtype),
+                 ((0, 0, 0), (sign * lo, sign * hi_h, 0), (sign * lo, sign * hi_w, 0),
+                  (0, 0, 0)))
+
+
 def _padded_s2d(x: jax.Array, k: int, s: int, p: int) -> jax.Array:
   """S: x padded (or cropped) to (out + J - 1) * s per axis, then space-to-depth."""
-  _, h, w, _ = x.shape
-  _, _, lo, hi_h = _conv_geometry(h, k, s, p)
-  _, _, _, hi_w = _conv_geometry(w, k, s, p)
-  xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (lo, hi_h, 0), (lo, hi_w, 0), (0, 0, 0)))
-  return _space_to_depth(xp, s)
+  return _space_to_depth(_pad_spatial(x, x.shape[1:3], k, s, p), s)
 
 
 def conv_adjoint_s2d(y: jax.Array, w: jax.Array, stride: int, padding: int,
@@ -310,16 +317,13 @@ def conv_adjoint_s2d(y: jax.Array, w: jax.Array, stride: int, padding: int,
   """The transpose of `conv_xla(., w, stride, padding)` applied to y, for an input of spatial
   size `in_hw`: a stride-1 full J x J convolution in space-to-depth space, depth-to-space,
   then the padding is cropped off."""
-  k = w.shape[0]
   s = stride
-  _, j, lo, hi_h = _conv_geometry(in_hw[0], k, s, padding)
-  _, _, _, hi_w = _conv_geometry(in_hw[1], k, s, padding)
   ws = jnp.flip(_kernel_to_s2d(w, s), (0, 1)).transpose(0, 1, 3, 2)  # (J, J, C_y, s*s*C_x)
+  j = ws.shape[0]
   xs = lax.conv_general_dilated(y, ws, (1, 1), ((j - 1, j - 1), (j - 1, j - 1)),
                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   xp = _depth_to_space(xs, s, xs.shape[1] * s, xs.shape[2] * s)
-  return lax.pad(xp, jnp.zeros((), xp.dtype),
-                 ((0, 0, 0), (-lo, -hi_h, 0), (-lo, -hi_w, 0), (0, 0, 0)))
+  return _pad_spatial(xp, in_hw, w.shape[0], s, padding, sign=-1)
 
 
 def conv_kernel_grad_s2d(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
@@ -346,7 +350,7 @@ def conv_kernel_grad_fast(x: jax.Array, g: jax.Array, kernel_size: int, stride: 
   memory bandwidth (~8 GB/s on the 2-core machine this was tuned on) and the matmul at
   ~250 GFLOP/s, so the model is `bytes / 8e9 + flops / 2.5e11`. im2col wins when C_x is
   small against C_y (a first layer) or the map is small; the shifted form otherwise."""
-  n, h, w, cx = x.shape
+  n, _, _, cx = x.shape
   _, ho, wo, cy = g.shape
   k, s = kernel_size, stride
   j = -(-k // s)

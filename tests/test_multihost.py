@@ -1,6 +1,7 @@
 """Multi-host training for real: 2 processes on localhost (CPU collectives over gloo),
 2 CPU devices each, against one process with 4 devices, same global batch."""
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -59,9 +60,21 @@ def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
   assert 'on 4 device(s)' in outs[0]
   assert 'step 4/4' in outs[0] and 'step 4/4' not in outs[1]  # Only process 0 reports.
 
-  *_, one, step_one = train.load_run(str(tmp_path / 'one'))
+  config, *_, one, step_one = train.load_run(str(tmp_path / 'one'))
   *_, two, step_two = train.load_run(str(tmp_path / 'two'))
   assert step_one == step_two == 4
-  # Same global batch and latents on 4 devices in one or two processes: the reductions run
-  # in the same order, so the parameters agree to float32 rounding.
-  chex.assert_trees_all_close(one, two, atol=1e-6, rtol=1e-6)
+  # Same global batch and latents on 4 devices in one or two processes. The cross-process
+  # all-reduce adds the 4 device gradients in another order than the in-process one, so
+  # gradients, Adam moments and BatchNorm statistics agree to float32 rounding (measured:
+  # <= 2.4e-7 absolute), where a wrong shard or a missing cross-process mean is off by O(1)
+  # relative.
+  parameters = ('g_params', 'd_params', 'ema_g_params')
+  rest = [f.name for f in dataclasses.fields(one) if f.name not in parameters]
+  chex.assert_trees_all_close({k: getattr(one, k) for k in rest},
+                              {k: getattr(two, k) for k in rest}, atol=1e-6, rtol=1e-5)
+  # Adam divides by sqrt(nu) + eps, so where a gradient is near zero a rounding-sized
+  # difference moves that element's step by up to lr * |dg| / eps (measured 1.2e-6 after 4
+  # steps, 0.6% of one step at lr 2e-4). A real error moves every element by O(lr).
+  lr = max(config.optim.g.lr, config.optim.d.lr)
+  chex.assert_trees_all_close({k: getattr(one, k) for k in parameters},
+                              {k: getattr(two, k) for k in parameters}, atol=0.1 * lr, rtol=0)

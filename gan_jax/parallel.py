@@ -63,6 +63,18 @@ def _stacked(tree, sharding: NamedSharding, num: int, broadcast: bool):
   return jax.tree_util.tree_map(put, tree)
 
 
+def _first_local_replica(x: jax.Array) -> jax.Array:
+  """This host's first replica of a pmap output, read without any cross-host computation.
+
+  `x[0]` would be a gather over a global array whose first row may live on another host: a
+  program every host must run in step, which hung two-process pmap runs at the first
+  checkpoint. Every replica holds the same (pmean-ed) values, so the local one is as good.
+  """
+  shard = x.addressable_data(0)
+  # PmapSharding shards drop the mapped axis; a NamedSharding shard keeps it with size 1.
+  return shard[0] if shard.ndim == x.ndim else shard
+
+
 def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) -> ParallelTrainer:
   mode = config.parallel
   n_critic = int(config.d_steps_per_g_step)
@@ -81,7 +93,7 @@ def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) 
     # devices of all hosts (with `devices=jax.local_devices()` they would stay on one host).
     step = jax.pmap(train_step_lib.make_train_step(config, networks, axis_name=AXIS),
                     axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
-    first = lambda tree: jax.tree_util.tree_map(lambda x: x[0], tree)
+    first = lambda tree: jax.tree_util.tree_map(_first_local_replica, tree)
     stacked = NamedSharding(Mesh(np.asarray(devices), (AXIS,)), P(AXIS))
     n = len(devices)
     return ParallelTrainer(

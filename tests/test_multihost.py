@@ -29,9 +29,7 @@ def _main_args(workdir, data_dir, mode):
 
 
 @pytest.mark.slow
-# 'pmap' across processes matched by hand once, but hangs under this test (open issue,
-# see README, Multi-device and multi-host); shard_map is the multi-host path tested here.
-@pytest.mark.parametrize('mode', ['shard_map'])
+@pytest.mark.parametrize('mode', ['pmap', 'shard_map'])
 def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
   env = dict(os.environ, PYTHONUNBUFFERED='1')
   env.pop('XLA_FLAGS', None)
@@ -57,7 +55,7 @@ def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
   outs = [log.read_text() for log in logs]
   for p, out in zip(procs, outs):
     assert p.returncode == 0, out[-3000:]
-  assert 'on 4 device(s)' in outs[0]
+  assert f'{mode} on 4 device(s)' in outs[0]
   assert 'step 4/4' in outs[0] and 'step 4/4' not in outs[1]  # Only process 0 reports.
 
   config, *_, one, step_one = train.load_run(str(tmp_path / 'one'))

@@ -3,9 +3,9 @@
 Every field can be overridden on the command line, e.g. `--config.optim.g.lr=1e-4`.
 """
 
-import ast
-
 import ml_collections
+
+from gan_jax import overrides
 
 
 def _adam(lr=2e-4, b1=0.5, b2=0.999):
@@ -122,20 +122,6 @@ def split_variant(arg: str | None) -> list[str]:
   return parts + [current]
 
 
-def _parse_like(current, value: str):
-  """Parses `value` (a Python literal, or a bare string) for a field holding `current`."""
-  if isinstance(current, str):
-    return value
-  if isinstance(current, bool):
-    return value.lower() in ('1', 'true', 'yes')
-  parsed = ast.literal_eval(value)
-  if isinstance(current, (tuple, list)) and not isinstance(parsed, (tuple, list)):
-    return (parsed,)
-  if isinstance(current, float) and isinstance(parsed, int):
-    return float(parsed)
-  return parsed
-
-
 def has_variant(arg: str | None, name: str) -> bool:
   """Whether the variant string `arg` names `name` (e.g. 'smoke')."""
   return bool(arg) and name in split_variant(arg)
@@ -157,11 +143,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
       config.model.d_width = 16
     elif '=' in part:
       key, value = part.split('=', 1)
-      node = config
-      *parents, leaf = key.split('.')
-      for p in parents:
-        node = node[p]
-      node[leaf] = _parse_like(node[leaf], value)
+      overrides.set_field(config, key, value)
     else:
       raise ValueError(f"Unknown config variant {part!r}; use 'smoke' or 'field=value'.")
   return config

@@ -8,7 +8,7 @@ the global pyplot backend and works without a display.
 import json
 import math
 import os
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -70,25 +70,41 @@ def _is_scalar(v) -> bool:
 def plot_training_curves(metrics_jsonl_path: str, out_png: str,
                          keys: Optional[Sequence[str]] = None) -> str:
   """One subplot per metric key against 'step'; keys=None plots every scalar key."""
-  rows = [r for r in read_jsonl(metrics_jsonl_path) if _is_scalar(r.get('step'))]
-  available = sorted({k for r in rows for k, v in r.items() if k != 'step' and _is_scalar(v)})
+  return plot_runs({'': metrics_jsonl_path}, out_png, keys)
+
+
+def plot_runs(runs: Mapping[str, str], out_png: str,
+              keys: Optional[Sequence[str]] = None) -> str:
+  """One subplot per metric key against 'step', one line per run ({label: metrics.jsonl}).
+
+  keys=None plots every scalar key any run logged; a key no run logged is an error. A run
+  without a key is left out of that subplot. Labels '' draw no legend.
+  """
+  data = {label: [r for r in read_jsonl(path) if _is_scalar(r.get('step'))]
+          for label, path in runs.items()}
+  available = sorted({k for rows in data.values() for r in rows for k, v in r.items()
+                      if k != 'step' and _is_scalar(v)})
   if keys is None:
     keys = available
   missing = [k for k in keys if k not in available]
   if missing or not keys:
-    raise ValueError(f'No scalar values for {missing or "any key"} in {metrics_jsonl_path}; '
-                     f'available: {available}.')
+    raise ValueError(f'No scalar values for {missing or "any key"} in '
+                     f'{", ".join(runs.values())}; available: {available}.')
   cols = min(2, len(keys))
   nrows = math.ceil(len(keys) / cols)
   fig = Figure(figsize=(5 * cols, 3 * nrows))
   for i, key in enumerate(keys):
     ax = fig.add_subplot(nrows, cols, i + 1)
-    points = [(r['step'], r[key]) for r in rows if _is_scalar(r.get(key))]
-    steps, values = zip(*points)
-    ax.plot(steps, values, lw=1)
+    for label, rows in data.items():
+      points = [(r['step'], r[key]) for r in rows if _is_scalar(r.get(key))]
+      if points:
+        steps, values = zip(*points)
+        ax.plot(steps, values, lw=1, label=label or None)
     ax.set_title(key)
     ax.set_xlabel('step')
     ax.grid(alpha=0.3)
+    if any(runs) and i == 0:
+      ax.legend(fontsize='x-small')
   fig.tight_layout()
   _save(fig, out_png)
   return out_png

@@ -117,9 +117,10 @@ def saved_step(trial_dir: str) -> Optional[int]:
   return max(steps) if steps else None
 
 
-def is_finished(trial_dir: str, num_train_steps: int) -> bool:
-  step = saved_step(trial_dir)
-  return step is not None and step >= num_train_steps
+def is_finished(base: ml_collections.ConfigDict, trial: Trial, sweep_dir: str) -> bool:
+  """Whether the trial's checkpoint has reached its num_train_steps."""
+  step = saved_step(os.path.join(sweep_dir, trial.name))
+  return step is not None and step >= trial_config(base, trial).num_train_steps
 
 
 def run_in_process(base: ml_collections.ConfigDict, trials: Sequence[Trial], sweep_dir: str,
@@ -135,15 +136,13 @@ def run_in_process(base: ml_collections.ConfigDict, trials: Sequence[Trial], swe
   """
   outcomes = {t.name: {'status': 'not run', 'error': ''} for t in trials}
   for i, trial in enumerate(trials, 1):
-    config = trial_config(base, trial)
-    trial_dir = os.path.join(sweep_dir, trial.name)
-    if is_finished(trial_dir, config.num_train_steps):
+    if is_finished(base, trial, sweep_dir):
       log(f'[{i}/{len(trials)}] {trial.name}: already finished, not run again.')
       outcomes[trial.name]['status'] = 'finished'
       continue
     log(f'[{i}/{len(trials)}] {trial.name}')
     try:
-      train_fn(config, trial_dir)
+      train_fn(trial_config(base, trial), os.path.join(sweep_dir, trial.name))
     except Exception as e:  # pylint: disable=broad-except
       outcomes[trial.name] = {'status': 'failed', 'error': f'{type(e).__name__}: {e}'}
       log(traceback.format_exc().rstrip())
@@ -151,12 +150,12 @@ def run_in_process(base: ml_collections.ConfigDict, trials: Sequence[Trial], swe
       if not keep_going:
         raise
       continue
-    if is_finished(trial_dir, config.num_train_steps):
+    if is_finished(base, trial, sweep_dir):
       outcomes[trial.name]['status'] = 'finished'
     else:
       outcomes[trial.name]['status'] = 'interrupted'
-      log(f'{trial.name} stopped before step {config.num_train_steps}; the sweep stops here. '
-          'Re-run the same command to resume it and the trials after it.')
+      log(f'{trial.name} stopped early; the sweep stops here. Re-run the same command to '
+          'resume it and the trials after it.')
       break
   return outcomes
 

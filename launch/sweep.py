@@ -81,8 +81,7 @@ def _worker_args(argv: list[str]) -> list[str]:
 def _run_subprocesses(trials, base, slots) -> dict:
   """Runs each trial as `launch/sweep.py <same flags> --trial=NAME`, len(slots) at a time."""
   outcomes = {t.name: {'status': 'not run', 'error': ''} for t in trials}
-  pending = [t for t in trials if not sweep.is_finished(
-      os.path.join(FLAGS.workdir, t.name), sweep.trial_config(base, t).num_train_steps)]
+  pending = [t for t in trials if not sweep.is_finished(base, t, FLAGS.workdir)]
   for t in trials:
     if t not in pending:
       outcomes[t.name]['status'] = 'finished'
@@ -119,15 +118,14 @@ def _run_subprocesses(trials, base, slots) -> dict:
           continue
         log.close()
         del running[slot]
-        trial_dir = os.path.join(FLAGS.workdir, trial.name)
-        if sweep.is_finished(trial_dir, sweep.trial_config(base, trial).num_train_steps):
+        if sweep.is_finished(base, trial, FLAGS.workdir):
           outcomes[trial.name]['status'] = 'finished'
         elif proc.returncode == 0 or (stopping['signal'] is not None and
                                       proc.returncode == -signal.SIGTERM):
           # Stopped by our SIGTERM: after saving, or while starting up (nothing to save).
           outcomes[trial.name]['status'] = 'interrupted'
         else:
-          with open(os.path.join(trial_dir, 'log.txt')) as f:
+          with open(log.name) as f:
             tail = [line.strip() for line in f if line.strip()][-1:]
           outcomes[trial.name] = {'status': 'failed',
                                   'error': f'exit {proc.returncode}: {" ".join(tail)}'}

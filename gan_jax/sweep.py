@@ -221,7 +221,6 @@ def summarize(trials: Sequence[Trial], outcomes: dict[str, dict], sweep_dir: str
 
   runs = {r['trial']: os.path.join(sweep_dir, r['trial'], 'metrics.jsonl') for r in rows}
   runs = {name: path for name, path in runs.items() if os.path.exists(path)}
-  keys = [k for k in shown if k in metrics]
-  if runs and keys:
-    plots.plot_runs(runs, os.path.join(sweep_dir, 'sweep_curves.png'), keys)
+  if runs and shown:
+    plots.plot_runs(runs, os.path.join(sweep_dir, 'sweep_curves.png'), shown)
   return text

@@ -6,6 +6,7 @@ r"""DCGAN throughput: the gan_jax train step against the PyTorch peer, in one pr
   python -m benchmarks.dcgan_throughput --mode layers      # each G layer per implementation
   python -m benchmarks.dcgan_throughput --mode ops         # D and G conv ops vs PyTorch's
   python -m benchmarks.dcgan_throughput --real_data        # + the step fed by the data pipeline
+  python -m benchmarks.dcgan_throughput --autotune 0 1     # cost model vs timed kernel grads
 
 Modes:
   train_step (default): 1 D + 1 G update, batch 64 (configs/dcgan.py), jitted with the state
@@ -17,9 +18,11 @@ Modes:
     transposed convs) for the gan_jax implementations and for PyTorch, with each op's
     GFLOP/s and fraction of the measured peak: where the step's time goes, op by op.
 
-Also printed: compile time, peak RSS / device memory, FLOPs per step (XLA cost analysis and
-an analytic count of the convolutions) and the fraction of the machine's peak, measured in
-the same command as the rate of a large f32 matmul.
+Also printed: compile time (for 'auto' / 'space_to_depth' it includes timing the kernel-
+gradient forms of each new layer shape, unless the autotune cache already holds them), the
+kernel-gradient form chosen per layer shape, peak RSS / device memory, FLOPs per step (XLA
+cost analysis and an analytic count of the convolutions) and the fraction of the machine's
+peak, measured in the same command as the rate of a large f32 matmul.
 """
 
 import argparse
@@ -31,11 +34,11 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from configs import dcgan as dcgan_config
 from configs import default as default_config
 from gan_jax import data, models, state as state_lib, train_step as train_step_lib
+from gan_jax.models import conv_kernels
 from gan_jax.models import dcgan as dcgan_lib
 from gan_jax.models import layers
 
@@ -88,11 +91,11 @@ def analytic_flops_per_image(image_size: int, channels: int, width: int = 64,
 def _config(image_size, impl, compute_dtype, batch_size):
   config = dcgan_config.get_config()
   config.batch_size = batch_size
-  config.model.conv_transpose_impl = impl
-  if impl in layers.CONV_IMPLEMENTATIONS:  # D's strided convolutions too, where defined.
-    config.model.conv_impl = impl
-  else:
-    config.model.conv_impl = 'xla'
+  dcgan = config.model.dcgan
+  dcgan.conv_transpose_impl = impl
+  # D's strided convolutions too, where defined ('auto', 'xla', 'xla_matmul_grad',
+  # 'space_to_depth').
+  dcgan.conv_impl = impl if impl in layers.CONV_IMPLEMENTATIONS else 'xla'
   config.model.compute_dtype = compute_dtype
   return config
 
@@ -124,7 +127,12 @@ def bench_train_step(args, image_size, peak_flops):
   print(f'analytic conv FLOPs per step: {flops["train_step"] * args.batch_size / 1e9:.2f} G '
         f'(G fwd {flops["g_fwd"] / 1e6:.1f} M, D fwd {flops["d_fwd"] / 1e6:.1f} M per image)')
   runners = {}
-  for impl in args.impl:
+  env_autotune = os.environ.get(conv_kernels.AUTOTUNE_ENV)
+  variants = [(impl, tune) for impl in args.impl for tune in (args.autotune or [None])]
+  for impl, tune in variants:
+    name = impl if tune is None else f'{impl} tune={tune}'
+    if tune is not None:  # Read when the step is traced (compiled) below.
+      os.environ[conv_kernels.AUTOTUNE_ENV] = tune
     config = _config(image_size, impl, args.compute_dtype, args.batch_size)
     networks = models.build_networks(config.model, shape)
     key = jax.random.PRNGKey(0)
@@ -141,13 +149,17 @@ def bench_train_step(args, image_size, peak_flops):
     for _ in range(args.warmup):
       state, metrics = compiled(state, batch, key)
     jax.block_until_ready(state)
-    runners[impl] = dict(compiled=compiled, state=state, batch=batch, key=key, rates=[],
+    runners[name] = dict(compiled=compiled, state=state, batch=batch, key=key, rates=[],
                          compile_s=compile_s, xla_flops=xla_flops, batches=None)
     if args.real_data:
       # The same step fed by the real input pipeline (embedded MNIST digits, resized and
       # channel-converted to the benchmark's shape), one host->device batch per step.
-      runners[impl + '+data'] = dict(runners[impl], state=jax.tree_util.tree_map(
+      runners[name + '+data'] = dict(runners[name], state=jax.tree_util.tree_map(
           jnp.copy, state), rates=[], batches=_real_batches(shape, args.batch_size))
+  if env_autotune is None:
+    os.environ.pop(conv_kernels.AUTOTUNE_ENV, None)
+  else:
+    os.environ[conv_kernels.AUTOTUNE_ENV] = env_autotune
   torch_runner = None
   if not args.skip_torch:
     torch.set_num_threads(args.threads or torch_dcgan.available_cores())
@@ -189,6 +201,24 @@ def bench_train_step(args, image_size, peak_flops):
   rss, dev = _peak_memory()
   print(f'peak RSS {rss:.0f} MiB (whole process, both frameworks)'
         + (f', device peak {dev:.0f} MiB' if dev else ''))
+  _print_kernel_grad_choices()
+
+
+_PRINTED_CHOICES = set()
+
+
+def _print_kernel_grad_choices():
+  """The kernel-gradient form of every conv shape traced so far (space-to-depth layers)."""
+  if conv_kernels.autotune_seconds():
+    print(f'kernel-gradient autotuning so far: {conv_kernels.autotune_seconds():.1f} s '
+          '(part of the compile times above; choices in '
+          f'{conv_kernels.autotune_cache_path()})')
+  for key, form in conv_kernels.choices_made().items():
+    if key not in _PRINTED_CHOICES:
+      _PRINTED_CHOICES.add(key)
+      x_shape, g_shape, k, s, p, dtype, how = key
+      print(f'kernel gradient of conv {x_shape} -> {g_shape} k{k} s{s} p{p} {dtype}: {form} '
+            f'({how})')
 
 
 def _generator_fn(impl, image_size, batch_size, compute_dtype):
@@ -354,9 +384,9 @@ def main(argv=None):
   parser.add_argument('--mode', choices=['train_step', 'generator', 'layers', 'ops'],
                       default='train_step')
   parser.add_argument('--impl', nargs='+', default=None,
-                      help='layer implementations (default: all for generator/layers; '
-                           'xla_matmul_grad and space_to_depth for ops; the recommended '
-                           'one for train_step)')
+                      help='layer implementations (default: all but auto for '
+                           'generator/layers; xla_matmul_grad and space_to_depth for ops; '
+                           'the default, auto, for train_step)')
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=5, help='steps per timed block')
   parser.add_argument('--repeats', type=int, default=5)
@@ -365,6 +395,11 @@ def main(argv=None):
   parser.add_argument('--compute_dtype', choices=['float32', 'bfloat16'], default='float32')
   parser.add_argument('--device', choices=['cpu', 'gpu'], default=None)
   parser.add_argument('--skip_torch', action='store_true')
+  parser.add_argument('--autotune', nargs='+', choices=['0', '1'], default=None,
+                      help='train_step: build the step once per value of '
+                           f'{conv_kernels.AUTOTUNE_ENV} (1: timed kernel-gradient forms, '
+                           '0: cost model) and alternate their blocks; default: the '
+                           'environment as it is')
   parser.add_argument('--real_data', action='store_true',
                       help='also time the step fed by the real data pipeline (img/s with '
                            'real data vs the fixed in-memory batch)')
@@ -372,13 +407,17 @@ def main(argv=None):
   if args.impl is None:
     args.impl = ([layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION] if args.mode == 'train_step'
                  else ['xla_matmul_grad', 'space_to_depth'] if args.mode == 'ops'
-                 else ['xla'] + sorted(set(layers.CONV_TRANSPOSE_IMPLEMENTATIONS) - {'xla'}))
+                 else ['xla'] + sorted(set(layers.CONV_TRANSPOSE_IMPLEMENTATIONS)
+                                       - {'xla', layers.AUTO}))
   platform = jax.devices()[0].platform
   args.device = args.device or ('gpu' if platform == 'gpu' else 'cpu')
   if args.device == 'gpu' and platform != 'gpu':
     raise SystemExit(f'--device gpu but JAX sees only {jax.devices()}; install jax[cuda12].')
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind} ({platform}), '
-        f'{len(os.sched_getaffinity(0))} cores available')
+        f'{len(os.sched_getaffinity(0))} cores available; kernel-gradient autotuning '
+        f'{"on" if conv_kernels.autotune_enabled() else "off"} ({conv_kernels.AUTOTUNE_ENV})')
+  if layers.AUTO in args.impl:
+    print(f"'{layers.AUTO}' is {layers.resolve_implementation(layers.AUTO)!r} here")
   peak = None
   if args.mode in ('train_step', 'ops'):
     peak = measure_peak_flops(args.device)

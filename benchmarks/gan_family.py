@@ -7,7 +7,7 @@ r"""Results for the GAN family recipes: the 2-D mode benchmarks and short MNIST 
 
 toy: for each recipe, trains `--seeds` runs (config.seed = 0, 1, ...) with
 `train.train_and_evaluate` into ROOT/<recipe>/seed<k>, then draws 2,500 samples per run
-(`train.generate`, EMA weights unless --no_ema; a fixed sampling key per seed) and computes
+(`sampling.generate`, EMA weights unless --no_ema; a fixed sampling key per seed) and computes
 `metrics.modes.mode_metrics` against the dataset's modes: modes captured, high-quality
 fraction (within 3 std of a mode) and reverse KL, reported as mean +- std over seeds beside
 PacGAN's (Lin et al. 2018, Table 1) published GAN row. Existing finished runs are reused
@@ -93,12 +93,12 @@ def train_run(config, workdir: str) -> dict:
 
 
 def evaluate_toy_run(workdir: str, seed: int, ema: bool) -> dict:
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling  # pylint: disable=g-import-not-at-top
   from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics.modes import mode_metrics  # pylint: disable=g-import-not-at-top
-  config, _, networks, state, step = train.load_run(workdir)
+  config, _, networks, state, step = sampling.load_run(workdir)
   key = jax.random.fold_in(jax.random.key(12345), seed)
-  samples = train.generate(networks, state, NUM_EVAL_SAMPLES, key, ema=ema)
+  samples = sampling.generate(networks, state, NUM_EVAL_SAMPLES, key, ema=ema)
   modes, std = toy.toy_modes(config.dataset.name)
   metrics = mode_metrics(samples, modes, std)
   try:
@@ -178,10 +178,10 @@ def save_raw_grid(workdir: str) -> str:
   With ema_decay=0.999 a run of ~1,000 steps still carries e^-1 of the initial weights in
   its EMA, so the EMA grid of a short run looks washed out; this one shows what G learned.
   """
-  from gan_jax import train, visualize  # pylint: disable=g-import-not-at-top
-  config, _, networks, state, step = train.load_run(workdir)
-  z, y = train.fixed_latents(config, networks)
-  samples = train.make_sampler(networks)(state.generator_variables(ema=False), z, y)
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
+  config, _, networks, state, step = sampling.load_run(workdir)
+  z, y = sampling.fixed_latents(config, networks)
+  samples = sampling.make_sampler(networks)(state.generator_variables(ema=False), z, y)
   path = os.path.join(workdir, 'samples', f'raw_step_{step:07d}.png')
   visualize.save_image_grid(np.asarray(samples), path, upscale=2)
   return path

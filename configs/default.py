@@ -8,12 +8,28 @@ import ml_collections
 from gan_jax import overrides
 
 
-def _adam(lr=2e-4, b1=0.5, b2=0.999):
+def _optimizer() -> ml_collections.ConfigDict:
+  """One player's optimizer (gan_jax/optimizers.py). Fields of one update rule live in the
+  block named after it; only the block of `name` is read, the others are ignored."""
   return ml_collections.ConfigDict(dict(
-      name='adam', lr=lr, b1=b1, b2=b2, eps=1e-8, weight_decay=0.0, momentum=0.0,
-      nesterov=False, decay=0.99, centered=False, rho=0.9, schedule='constant',
-      warmup_steps=0, decay_steps=0, decay_every=10_000, decay_rate=0.1, end_lr_fraction=0.0,
-      grad_clip_norm=0.0))
+      name='adam',               # adam | adamw | sgd | rmsprop | adagrad | adadelta.
+      lr=2e-4,                   # Peak learning rate.
+      schedule='constant',       # constant | cosine | linear | step.
+      warmup_steps=0,            # Every schedule: linear warmup from 0 over this many updates.
+      decay_steps=0,             # cosine, linear: horizon (0 = the player's updates - warmup).
+      end_lr_fraction=0.0,       # cosine, linear: final lr / lr.
+      decay_begin_fraction=0.0,  # linear: hold lr for this fraction of the updates, then decay.
+      decay_every=10_000,        # step: multiply the lr by decay_rate every decay_every updates.
+      decay_rate=0.1,
+      grad_clip_norm=0.0,        # Clip gradients by global norm first (0 = off).
+      # The update rules (optax; Adam's b1 = 0.5 is DCGAN's, Radford et al. 2015).
+      adam=dict(b1=0.5, b2=0.999, eps=1e-8),
+      adamw=dict(b1=0.5, b2=0.999, eps=1e-8, weight_decay=1e-4),  # Decoupled decay (optax's).
+      sgd=dict(momentum=0.0, nesterov=False),                      # momentum 0 = plain SGD.
+      rmsprop=dict(decay=0.99, eps=1e-8, centered=False),          # decay = PyTorch's alpha.
+      adagrad=dict(eps=1e-7),
+      adadelta=dict(rho=0.9, eps=1e-6),
+  ))
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -45,7 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
       dc_k=5,                     # k of density/coverage (Naeem 2020).
       toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
       ema=True,                   # EMA generator when the run kept one (ema_decay > 0).
-      seed=0,
+      seed=0,                     # key(seed): latents and KID subsets, at every evaluation.
   ))
   c.num_sample_images = 64     # Fixed latents for the sample grid.
 
@@ -61,19 +77,125 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.conditional = False  # Feed labels to G and D (conditional models).
   c.dataset.num_threads = 4
   c.dataset.prefetch = 8
+  # Image-to-image datasets (examples also hold 'condition', G's input image, and
+  # 'condition_label'): 'paired_digits' (gan_jax/data/paired.py), 'unpaired_digits' and TFDS
+  # 'cycle_gan/*' (gan_jax/data/unpaired.py). For the digit sets image_size pads the 28x28
+  # digits with background (32 = 2 px a side, digits unscaled); 0 keeps 28.
+  c.dataset.eval_split = ''    # Held-out split (never overlapping `split`), e.g. 'train[4500:]'.
+  # paired_digits: super_resolution_7 | super_resolution_14 | inpainting | gaussian_noise |
+  # salt_and_pepper | edges (the corruption that makes the condition from the digit).
+  c.dataset.task = 'super_resolution_7'
+  c.dataset.corruption = ml_collections.ConfigDict(dict(
+      seed=0,                  # Example j's corruption is a function of (seed, j) only.
+      box_min=8,               # inpainting: box height and width uniform in [min, max] px.
+      box_max=16,
+      noise_std=0.5,           # gaussian_noise: std in the [-1, 1] pixel range.
+      salt_pepper_rate=0.2,    # salt_and_pepper: fraction of pixels set to -1 or +1.
+      edge_threshold=0.5,      # edges: Sobel magnitude / its image max above this is edge.
+  ))
+  # Unpaired: domain A (the condition) = these splits of UCI 8x8 digits (1,797) for
+  # unpaired_digits, or e.g. 'trainA' / 'testA' of a TFDS cycle_gan dataset; domain B =
+  # `split` / `eval_split` (embedded MNIST, or 'trainB' / 'testB').
+  c.dataset.domain_a_split = 'train[:1500]'
+  c.dataset.domain_a_eval_split = 'train[1500:]'
 
+  # The architecture (gan_jax/models). Flat fields are read by every architecture unless
+  # their comment says otherwise; fields of one architecture live in its block (model.dcgan,
+  # model.mlp), read by that architecture only and ignored by the others. resnet has no
+  # fields of its own.
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'dcgan'
+  c.model.name = 'dcgan'       # 'dcgan' | 'mlp' | 'resnet' (SNGAN's ResNet, Miyato 2018).
   c.model.latent_dim = 100
-  c.model.latent_distribution = 'normal'
+  c.model.latent_distribution = 'normal'  # 'normal' | 'uniform' (on [-1, 1]).
+  # Channel widths of the convolutional nets (mlp ignores them: model.mlp.*_hidden):
+  # dcgan: G's last / D's first feature map (PyTorch's ngf / ndf), doubling per stage;
+  # resnet: the channels of every block.
   c.model.g_width = 64
   c.model.d_width = 64
-  # Implementations of G's transposed and D's strided convolutions (gan_jax.models.layers):
-  # the same function as 'xla', with the fastest gradients on CPU.
-  c.model.conv_transpose_impl = 'space_to_depth'
-  c.model.conv_impl = 'space_to_depth'
-  c.model.compute_dtype = 'float32'
+  c.model.compute_dtype = 'float32'  # 'bfloat16': bfloat16 compute, float32 params.
+  # Spectral normalization (Miyato et al. 2018) of every dense/conv layer of G / D, with
+  # spectral_norm_steps power iterations per training call (u, sigma in 'batch_stats').
+  c.model.g_spectral_norm = False
+  c.model.d_spectral_norm = False
+  c.model.spectral_norm_steps = 1
+  c.model.d_dropout = 0.0      # After each hidden layer of D (dcgan, mlp; resnet: must be 0).
+  # Class conditioning and D's extra heads (gan_jax/models/conditioning.py), read by dcgan
+  # and resnet; mlp reads only g/d_conditioning 'none' | 'concat'. All but d_q_head need
+  # labels: dataset.conditional=True.
+  # G: 'none' | 'concat' ([z, E[y]], E a learned (K, label_embedding_dim) table; Mirza &
+  # Osindero 2014) | 'cbn' (conditional BatchNorm: class-dependent scale and shift of G's BNs;
+  # de Vries 2017, Miyato & Koyama 2018).
+  c.model.g_conditioning = 'none'
+  # D: 'none' | 'concat' (E[y] broadcast to label_embedding_dim extra input channels) |
+  # 'projection' (logit += <V[y], phi(x)>, V spectrally normalized with d_spectral_norm;
+  # Miyato & Koyama 2018). phi(x): resnet's global sum pool, dcgan's flattened last map.
+  c.model.d_conditioning = 'none'
+  c.model.label_embedding_dim = 50  # Width of the 'concat' tables (projection: phi's width).
+  # With either head on, D returns {'logit': (N,), ...} instead of the logits (N,).
+  c.model.d_class_head = False  # ACGAN (Odena 2017): 'class_logits' (N, K) = Dense(K)(phi).
+  # InfoGAN's Q head (Chen 2016) on phi(x): Dense(hidden) -> LeakyReLU -> 'q_categorical_logits'
+  # (N, categorical), 'q_continuous_mean', 'q_continuous_log_std' (N, continuous). Its sizes
+  # are in model.infogan, read only when d_q_head (the codes equal objective.infogan's).
+  c.model.d_q_head = False
+  c.model.infogan = ml_collections.ConfigDict(dict(categorical=10, continuous=2, hidden=128))
+  c.model.dcgan = ml_collections.ConfigDict(dict(
+      # How G's transposed and D's strided convolutions are computed (gan_jax.models.layers):
+      # every choice is the same function of the same parameters; only the speed differs.
+      # 'auto': 'space_to_depth' when jax.default_backend() is 'cpu' (fastest gradients on
+      # CPU, kernel-gradient form timed per layer shape, GAN_JAX_CONV_AUTOTUNE=0 for a fixed
+      # cost model; reverse mode only), else 'xla' (GPU/TPU; forward mode works too).
+      conv_transpose_impl='auto',
+      conv_impl='auto',
+      # After each D conv but the first: 'batch' (DCGAN), 'layer' (WGAN-GP's critic) or
+      # 'none'. Gradient penalties need 'layer' or 'none'.
+      d_normalization='batch',
+  ))
+  c.model.mlp = ml_collections.ConfigDict(dict(
+      g_hidden=(256, 256),       # Widths of G's hidden layers, one per layer.
+      d_hidden=(256, 256),
+      g_activation='relu',       # relu | leaky_relu (0.2) | elu | tanh.
+      d_activation='leaky_relu',  # The same, or maxout with d_maxout_pieces linear pieces.
+      d_maxout_pieces=5,
+      output_activation='tanh',  # 'tanh' for images in [-1, 1], 'linear' for 2-D toy data.
+      g_batch_norm=False,        # BatchNorm after each hidden Dense of G.
+  ))
+  # Image-to-image nets (normalization: 'batch' | 'instance' | 'layer' | 'none').
+  # pix2pix G (gan_jax/models/unet.py): U-Net, widths ngf * min(2**i, 8) (the paper: 64);
+  # num_downs 0 = as many stride-2 levels as the side allows (32 px: 5, down to 1x1);
+  # dropout after the first dropout_layers decoder layers is G's noise (at test time too
+  # when dropout_at_test, as the paper samples).
+  c.model.unet = ml_collections.ConfigDict(dict(
+      ngf=32, num_downs=0, normalization='batch', dropout=0.5, dropout_layers=3,
+      dropout_at_test=False))
+  # PatchGAN D of pix2pix and CycleGAN (gan_jax/models/patchgan.py): num_layers stride-2
+  # convs; receptive field 9 * 2**num_layers - 2 px (1: 16, 2: 34, 3: 70, the paper's).
+  c.model.patchgan = ml_collections.ConfigDict(dict(
+      ndf=32, num_layers=2, normalization='batch'))
+  # CycleGAN G (gan_jax/models/cyclegan.py): ResNet translation nets g_ab, g_ba with
+  # num_blocks residual blocks at 1/4 side (the paper: ngf 64, 6 blocks at 128 px, 9 at 256;
+  # 3 blocks already see 61 px, twice a 32-px image); identity_outputs adds g_ba(a), g_ab(b)
+  # (needed when objective.cyclegan.identity_weight > 0).
+  c.model.cycle_resnet = ml_collections.ConfigDict(dict(
+      ngf=32, num_blocks=3, normalization='instance', identity_outputs=True))
 
+  # What G is fed, what D sees and the extra loss terms (gan_jax/objectives/). Options of an
+  # objective live in its own block, read by that objective only.
+  c.objective = ml_collections.ConfigDict()
+  c.objective.name = 'unconditional'  # Latents (and labels when dataset.conditional) -> G -> D.
+  # pix2pix (gan_jax/objectives/pix2pix.py): G loss + l1_weight * |G(x) - y|_1; D loss halved.
+  c.objective.pix2pix = ml_collections.ConfigDict(dict(l1_weight=100.0, d_loss_scale=0.5))
+  # CycleGAN (gan_jax/objectives/cyclegan.py): cycle lambda, identity lambda_idt (x lambda),
+  # adversarial weight (2 = the paper's E[(D-1)^2] with least_squares), image pool size.
+  c.objective.cyclegan = ml_collections.ConfigDict(dict(
+      cycle_weight=10.0, identity_weight=0.5, adversarial_weight=2.0, pool_size=50))
+  # Class-conditional (gan_jax/objectives/conditional.py; needs dataset.conditional): ACGAN's
+  # classification terms with weight ac_weight (0 = cGAN / projection D; > 0 needs
+  # model.d_class_head), on D's fake samples too when ac_fake_in_d.
+  c.objective.conditional = ml_collections.ConfigDict(dict(ac_weight=0.0, ac_fake_in_d=True))
+  # InfoGAN (gan_jax/objectives/infogan.py; needs model.d_q_head; the codes are
+  # model.infogan's): L_I weight, weight of its continuous part, learned sigma of Q's Gaussian.
+  c.objective.infogan = ml_collections.ConfigDict(dict(
+      info_weight=1.0, continuous_weight=0.1, learn_std=False))
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.
@@ -84,8 +206,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.instance_noise_anneal_steps = 0
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.g = _adam()
-  c.optim.d = _adam()
+  c.optim.g = _optimizer()     # Each player has its own block (e.g. TTUR: different lr).
+  c.optim.d = _optimizer()
   c.d_steps_per_g_step = 1
   c.d_weight_clip = 0.0
   c.g_step_fresh_latents = False
@@ -100,10 +222,27 @@ def get_config() -> ml_collections.ConfigDict:
 
 
 def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
-  """Sets the same optimizer fields for both players (config.optim.g and config.optim.d)."""
+  """Sets the same optimizer fields for both players (config.optim.g and config.optim.d).
+
+  `name` is set first; a field of the update rule (b1, momentum, decay, ...) goes into the
+  block of the player's rule, e.g. `set_optimizers(c, name='sgd', lr=0.1, momentum=0.5)`
+  sets optim.{g,d}.name, .lr and .sgd.momentum.
+  """
   for player in (config.optim.g, config.optim.d):
-    for name, value in fields.items():
-      player[name] = value
+    rules = sorted(k for k, v in player.items() if isinstance(v, ml_collections.ConfigDict))
+    shared = sorted(k for k in player if k not in rules)
+    player.name = fields.get('name', player.name)
+    if player.name not in rules:
+      raise ValueError(f'Unknown optimizer {player.name!r}; choose one of {rules}.')
+    rule = player[player.name]
+    for key, value in fields.items():
+      if key in rule:
+        rule[key] = value
+      elif key in shared:
+        player[key] = value
+      else:
+        raise ValueError(f'optim.{{g,d}}.{player.name} has no field {key!r}: use one of '
+                         f'{sorted(rule)} or the shared {shared}.')
 
 
 def split_variant(arg: str | None) -> list[str]:

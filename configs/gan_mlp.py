@@ -6,7 +6,7 @@ in [-1, 1]); D = 2 maxout layers of 240 units x 5 pieces with dropout 0.5 (the p
 pylearn2 model). Loss: non-saturating (the paper's practical G objective, section 3); the
 minimax objective of eq. 1 is `--config.loss.name=minimax`. Optimizer: Adam 2e-4, beta1 0.5
 for both players (the paper used SGD with momentum; `--config.optim.g.name=sgd
---config.optim.g.lr=0.1 --config.optim.g.momentum=0.5` and the same for `d` restore it),
+--config.optim.g.lr=0.1 --config.optim.g.sgd.momentum=0.5` and the same for `d` restore it),
 batch 100, no EMA of G (the paper had none).
 
 Variants: `configs/gan_mlp.py:smoke` (tiny widths, a few steps), and any 'field=value'.
@@ -22,20 +22,19 @@ def get_config(arg=None):
   config.model.name = 'mlp'
   config.model.latent_dim = 100
   config.model.latent_distribution = 'uniform'
-  config.model.g_hidden = 1200
-  config.model.g_depth = 2
-  config.model.g_activation = 'relu'
-  config.model.output_activation = 'tanh'
-  config.model.d_hidden = 240
-  config.model.d_depth = 2
-  config.model.d_activation = 'maxout'
-  config.model.d_maxout_pieces = 5
+  mlp = config.model.mlp
+  mlp.g_hidden = (1200, 1200)
+  mlp.g_activation = 'relu'
+  mlp.output_activation = 'tanh'
+  mlp.d_hidden = (240, 240)
+  mlp.d_activation = 'maxout'
+  mlp.d_maxout_pieces = 5
   config.model.d_dropout = 0.5
   config.loss.name = 'non_saturating'
   config.ema_decay = 0.0
   if default.has_variant(arg, 'smoke'):
-    config.model.g_hidden = 16
-    config.model.d_hidden = 16
-    config.model.d_maxout_pieces = 2
+    mlp.g_hidden = (16, 16)
+    mlp.d_hidden = (16, 16)
+    mlp.d_maxout_pieces = 2
     config.model.latent_dim = 16
   return default.apply_variant(config, arg)

@@ -3,7 +3,7 @@ on MNIST.
 
 Default (the paper's "standard CNN" family, sized for 28x28): the DCGAN generator and a
 DCGAN-style discriminator with every convolution spectrally normalized (one power iteration
-per update, u kept in 'batch_stats') and no BatchNorm in D (`model.d_normalization='none'`,
+per update, u kept in 'batch_stats') and no BatchNorm in D (`model.dcgan.d_normalization='none'`,
 as Miyato's discriminators); hinge loss (Lim & Ye 2017, the loss of the paper's best
 results); Adam lr 2e-4, beta1 0.5, beta2 0.999, n_dis = 1 (Table 1, setting C, the
 setting that works best for the standard CNN); batch 64; EMA of G 0.999.
@@ -26,7 +26,7 @@ def get_config(arg=None):
   config.model.name = 'dcgan'
   config.model.d_spectral_norm = True
   config.model.spectral_norm_steps = 1
-  config.model.d_normalization = 'none'
+  config.model.dcgan.d_normalization = 'none'
   config.loss.name = 'hinge'
   default.set_optimizers(config, name='adam', lr=2e-4, b1=0.5, b2=0.999)
   if 'resnet' in parts:

@@ -15,7 +15,7 @@ from configs import toy_ring
 
 def get_config(arg=None):
   config = toy_ring.toy_config('grid25')
-  config.model.g_batch_norm = True
+  config.model.mlp.g_batch_norm = True
   config.num_train_steps = 10_000
   config.sample_every = config.checkpoint_every = 5_000
   return toy_ring.default.apply_variant(toy_ring.smoke_widths(config, arg), arg)

@@ -38,14 +38,13 @@ def toy_config(dataset_name: str):
   config.num_sample_images = 1_000   # Points in the scatter plots.
   config.model.name = 'mlp'
   config.model.latent_dim = 16
-  config.model.g_hidden = 256
-  config.model.g_depth = 3
-  config.model.g_activation = 'relu'
-  config.model.output_activation = 'linear'
-  config.model.g_batch_norm = False
-  config.model.d_hidden = 256
-  config.model.d_depth = 3
-  config.model.d_activation = 'leaky_relu'
+  mlp = config.model.mlp
+  mlp.g_hidden = (256, 256, 256)
+  mlp.g_activation = 'relu'
+  mlp.output_activation = 'linear'
+  mlp.g_batch_norm = False
+  mlp.d_hidden = (256, 256, 256)
+  mlp.d_activation = 'leaky_relu'
   config.loss.name = 'non_saturating'
   default.set_optimizers(config, name='adam', lr=1e-3, b1=0.5, b2=0.999, schedule='cosine')
   config.ema_decay = 0.99
@@ -55,10 +54,8 @@ def toy_config(dataset_name: str):
 def smoke_widths(config, arg):
   """The recipe-specific part of ':smoke' (default.apply_variant does the rest)."""
   if default.has_variant(arg, 'smoke'):
-    config.model.g_hidden = 16
-    config.model.d_hidden = 16
-    config.model.g_depth = 2
-    config.model.d_depth = 2
+    config.model.mlp.g_hidden = (16, 16)
+    config.model.mlp.d_hidden = (16, 16)
     config.num_sample_images = 64
   return config
 

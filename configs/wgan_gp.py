@@ -4,7 +4,7 @@ Algorithm 1 of the paper: Wasserstein loss plus the gradient penalty
 lambda * E[(||grad D(x_hat)||_2 - 1)^2] on random real/fake interpolates, lambda = 10;
 n_critic = 5; Adam lr 1e-4, beta1 0, beta2 0.9 for both players; batch 64. Architecture:
 the DCGAN pair with the critic's BatchNorm replaced by layer normalization
-(`model.d_normalization='layer'`, the paper's section 4 recommendation: BatchNorm makes
+(`model.dcgan.d_normalization='layer'`, the paper's section 4 recommendation: BatchNorm makes
 the critic's outputs depend on the whole batch, which invalidates the per-example
 penalty); `'none'` is the other valid choice. No EMA of G (the paper had none).
 
@@ -19,7 +19,7 @@ def get_config(arg=None):
   config.num_train_steps = 20_000
   config.batch_size = 64
   config.model.name = 'dcgan'
-  config.model.d_normalization = 'layer'
+  config.model.dcgan.d_normalization = 'layer'
   config.loss.name = 'wasserstein'
   config.penalty.name = 'gradient_penalty'
   config.penalty.weight = 10.0

@@ -12,10 +12,14 @@ gradients flow through T into G. Policies, matching the authors' reference code
                out[i, j] = x[i + t_h, j + t_w] (0 outside the image);
   cutout:      zero one square of side round(side / 2) whose centre is uniform over the
                image (clipped at the borders).
-Instance noise (Sonderby et al. 2016; Arjovsky & Bottou 2017): x + std * N(0, I).
+Instance noise (Sonderby et al. 2016; Arjovsky & Bottou 2017): `instance_noise(key, x, std)`
+= x + std * N(0, I) on every D input, with std annealed linearly to 0 by
+`instance_noise_std(step, std, anneal_steps)` (config fields instance_noise_std,
+instance_noise_anneal_steps).
 
 All functions are pure: `fn(key, x) -> x'` with x' differentiable w.r.t. x.
-`get_augmentation(name, **options)` returns such a function, or None for 'none'.
+`get_augmentation(name, **options)` returns such a function for a DiffAugment policy, or
+None for 'none'.
 """
 
 import functools
@@ -97,7 +101,7 @@ def rand_cutout(key: jax.Array, x: jax.Array, ratio: float = 0.5) -> jax.Array:
 def _check_images(x: jax.Array, op: str):
   if x.ndim != 4:
     raise ValueError(f'DiffAugment {op!r} needs images (N, H, W, C); got shape {x.shape}. '
-                     "Use augment.name='none' or 'instance_noise' for vector data.")
+                     "Use augment.name='none' (and instance_noise_std) for vector data.")
 
 
 POLICIES: dict[str, tuple[Callable, ...]] = {
@@ -143,8 +147,18 @@ def diff_augment(key: jax.Array, images: jax.Array,
 
 
 def instance_noise(key: jax.Array, x: jax.Array, std) -> jax.Array:
-  """x + std * N(0, I); `std` may be a traced scalar (e.g. an annealing schedule)."""
+  """x + std * N(0, I); `std` may be a traced scalar (e.g. `instance_noise_std`)."""
   return x + jnp.asarray(std, x.dtype) * jax.random.normal(key, x.shape, x.dtype)
+
+
+def instance_noise_std(step, std: float, anneal_steps: int):
+  """std * max(0, 1 - step / anneal_steps): linear annealing to 0 (anneal_steps 0: constant).
+
+  `step` may be traced (the train step's counter).
+  """
+  if anneal_steps > 0:
+    return std * jnp.maximum(0.0, 1.0 - step / anneal_steps)
+  return std
 
 
 def _diffaugment(policy: str = 'color,translation,cutout', translation_ratio: float = 0.125,
@@ -154,24 +168,22 @@ def _diffaugment(policy: str = 'color,translation,cutout', translation_ratio: fl
                            cutout_ratio=cutout_ratio)
 
 
-def _instance_noise(std: float = 0.1) -> Augmentation:
-  return functools.partial(instance_noise, std=std)
-
-
 AUGMENTATIONS: dict[str, Callable[..., Augmentation]] = {
     'diffaugment': _diffaugment,
-    'instance_noise': _instance_noise,
 }
 
 
 def get_augmentation(name: str, **options) -> Optional[Augmentation]:
   """Returns `fn(key, x) -> x` for `name` with `options` bound, or None for 'none'.
 
-  'diffaugment' options: policy, translation_ratio, cutout_ratio.
-  'instance_noise' options: std.
+  'diffaugment' options: policy, translation_ratio, cutout_ratio. Instance noise is not an
+  augmentation name: it has its own config fields (instance_noise_std, ...).
   """
   if name in ('none', '', None):
     return None
+  if name == 'instance_noise':
+    raise ValueError("Instance noise is not an augment.name: set instance_noise_std (and "
+                     "instance_noise_anneal_steps) instead; it adds to any augmentation.")
   if name not in AUGMENTATIONS:
     raise ValueError(f"Unknown augmentation {name!r}; choose 'none' or one of "
                      f'{sorted(AUGMENTATIONS)}.')

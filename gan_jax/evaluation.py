@@ -17,10 +17,27 @@ Numbers (generated samples vs the reference split, all in that feature space):
   precision, recall  improved precision/recall with k-NN balls, k = eval.pr_k (Kynkaanniemi 2019);
   density, coverage  with k = eval.dc_k (Naeem 2020).
 Toy 2-D data (data_shape (2,)): `metrics.modes.mode_metrics` on eval.toy_num_samples samples.
+Image-to-image runs (sampling.translation_kind) are evaluated on the held-out split
+(dataset.eval_split; CycleGAN's A also domain_a_eval_split), first num_samples examples, by
+`evaluate_translation`:
+  pix2pix   psnr, ssim (mean over images; metrics.image_similarity, range [-1, 1], on the
+            28x28 digit of the digit datasets) of G(input) vs the target, and fid of the
+            outputs vs the held-out targets in the feature space; each beside the task's
+            trivial baseline (data.paired.baseline: bicubic upsampling for super-resolution,
+            the input itself otherwise) as baseline_*, and <metric>_minus_baseline;
+  CycleGAN  class_preservation: fraction of held-out A digits whose A->B translation the
+            classifier assigns to the A digit's label, beside baseline_class_preservation
+            (the classifier on the untranslated A digits); fid of the A->B translations vs
+            held-out B, beside baseline_fid (untranslated A vs B); cycle_psnr, cycle_ssim of
+            A->B->A vs A.
+The classifier is trained on eval.classifier_split (default dataset.split), which must share
+no digit with dataset.eval_split (`check_classifier_held_out`).
 
-The reference features are computed once and cached on disk under `eval.cache_dir`, keyed by
-dataset, split, extractor weights' SHA-256, resize and count. Every result carries a
-`protocol` dict recording how it was computed.
+The settings are `config.eval` (configs/default.py). The latents and KID subsets come from
+key(eval.seed), for periodic evaluation and launch/evaluate.py alike, so both give the same
+numbers for the same checkpoint. The reference features are computed once and cached on
+disk under `eval.cache_dir`, keyed by dataset, split, extractor weights' SHA-256, resize and
+count. Every result carries a `protocol` dict recording how it was computed.
 """
 
 import hashlib
@@ -29,58 +46,34 @@ import os
 import time
 from typing import Callable, Optional
 
+import flax.serialization
 import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import data
+from gan_jax import data, metric_logging, sampling
+from gan_jax.data import paired, toy
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import frechet
+from gan_jax.metrics import image_similarity
+from gan_jax.metrics import inception
 from gan_jax.metrics import inception_score as inception_score_lib
 from gan_jax.metrics import kid as kid_lib
+from gan_jax.metrics import modes as modes_lib
 from gan_jax.metrics import precision_recall as pr_lib
 
 FEATURE_EXTRACTORS = ('classifier', 'inception')
 REFERENCE_CACHE_VERSION = 1
 
 
-def default_eval_config() -> ml_collections.ConfigDict:
-  """The `config.eval` defaults (also used for runs saved before the block existed)."""
-  return ml_collections.ConfigDict(dict(
-      num_samples=5_000,          # Generated samples per evaluation.
-      num_reference=0,            # Reference images (first N of the split); 0 = whole split.
-      reference_split='',         # '' = config.dataset.split (the training split).
-      feature_extractor='classifier',  # 'classifier' (MNIST-like) | 'inception'.
-      inception_path='',          # Local pt_inception-2015-12-05-6726825d.pth (or .msgpack).
-      inception_batch_size=100,
-      cache_dir='~/.cache/gan_jax',
-      classifier_steps=500,       # Adam steps of the evaluation classifier (batch 128).
-      classifier_seed=0,
-      classifier_split='',        # Labelled split the classifier trains on; '' = dataset.split.
-      kid_subsets=100,
-      kid_subset_size=1_000,      # Capped at min(#reference, #samples).
-      is_splits=10,
-      pr_k=3,                     # k of improved precision/recall.
-      dc_k=5,                     # k of density/coverage.
-      toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
-      ema=True,                   # EMA generator when the run kept one (ema_decay > 0).
-      seed=0,                     # Sampling / KID-subset seed for launch/evaluate.py.
-  ))
-
-
 def eval_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """config.eval over the defaults (missing fields, or a missing block, take the default)."""
-  merged = default_eval_config()
-  given = config.get('eval', None)
-  if given is not None:
-    for k, v in given.items():
-      merged[k] = v
-  return merged
-
-
-def _log_default(msg):
-  from gan_jax import metric_logging  # pylint: disable=g-import-not-at-top
-  metric_logging.log(msg)
+  """config.eval, whose defaults are those of configs/default.py."""
+  if 'eval' not in config:
+    raise ValueError(
+        'The config has no eval block (a run saved by older code?). Load the run with '
+        'sampling.load_run(workdir, defaults=configs.default.get_config()), as '
+        'launch/evaluate.py does, or start from configs/default.py.')
+  return config.eval
 
 
 def _cache_dir(ecfg):
@@ -143,14 +136,14 @@ def classifier_dataset_key(config) -> str:
     key += '_' + hashlib.sha256(os.path.abspath(d.path).encode()).hexdigest()[:10]
   if classifier_split(config) != 'train':
     key += '_' + _safe(classifier_split(config))
-  if d.get('image_size', 0):
+  if d.image_size:
     key += f'_size{d.image_size}'
-  if d.get('channels', 0):
+  if d.channels:
     key += f'_ch{d.channels}'
   return key
 
 
-def get_classifier(config, train_source=None, *, log=_log_default):
+def get_classifier(config, train_source=None, *, log=metric_logging.log):
   """(variables, path, sha256) of the evaluation classifier; trains and caches it if missing.
 
   Trained on the labelled split eval.classifier_split (default: the training split
@@ -184,7 +177,6 @@ def get_classifier(config, train_source=None, *, log=_log_default):
 
 
 def _load_inception_variables(path):
-  from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
   if not path:
     raise FileNotFoundError(
         'eval.feature_extractor=inception needs the FID Inception weights, and nothing is '
@@ -199,7 +191,6 @@ def _load_inception_variables(path):
         'elsewhere) to that path, or point --config.eval.inception_path (launch/evaluate.py: '
         '--inception_path) at it; nothing is downloaded.')
   if path.endswith('.msgpack'):
-    import flax.serialization  # pylint: disable=g-import-not-at-top
     with open(path, 'rb') as f:
       variables = jax.tree.map(jax.numpy.asarray, flax.serialization.msgpack_restore(f.read()))
     return inception.inception_apply, variables, path
@@ -217,9 +208,13 @@ def check_config(config) -> None:
     path = os.path.abspath(os.path.expanduser(ecfg.inception_path)) if ecfg.inception_path else ''
     if not path or not os.path.isfile(path):
       _load_inception_variables(ecfg.inception_path)  # Raises the explanatory error.
+  if sampling.translation_kind(config) is not None:
+    paired.held_out_config(config.dataset)  # Raises when dataset.eval_split is empty.
+    if ecfg.feature_extractor == 'classifier':
+      check_classifier_held_out(config)
 
 
-def build_extractor(config, train_source=None, *, log=_log_default) -> FeatureExtractor:
+def build_extractor(config, train_source=None, *, log=metric_logging.log) -> FeatureExtractor:
   """The feature extractor named by config.eval.feature_extractor."""
   ecfg = eval_config(config)
   name = ecfg.feature_extractor
@@ -231,7 +226,6 @@ def build_extractor(config, train_source=None, *, log=_log_default) -> FeatureEx
                                  f'{config.dataset.name}/{classifier_split(config)}; '
                                  '128-d penultimate features')
   if name == 'inception':
-    from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
     apply_fn, variables, path = _load_inception_variables(ecfg.inception_path)
     bs = int(ecfg.inception_batch_size)
     fn = lambda images: inception.inception_features(apply_fn, variables, images,
@@ -251,7 +245,7 @@ _MEMORY_CACHE: dict = {}
 
 
 def reference_features(config, extractor: FeatureExtractor, split: str, source=None, *,
-                       log=_log_default):
+                       log=metric_logging.log):
   """(features (N, D), class distribution (K,) or None, count, cache path, 'loaded'|'computed').
 
   Cached in eval.cache_dir/reference/ under a key of (dataset, data_dir-independent split,
@@ -260,8 +254,8 @@ def reference_features(config, extractor: FeatureExtractor, split: str, source=N
   ecfg = eval_config(config)
   d = config.dataset
   key_fields = dict(version=REFERENCE_CACHE_VERSION, dataset=d.name,
-                    path=os.path.abspath(d.path) if d.get('path', '') else '', split=split,
-                    image_size=int(d.get('image_size', 0)), channels=int(d.get('channels', 0)),
+                    path=os.path.abspath(d.path) if d.path else '', split=split,
+                    image_size=int(d.image_size), channels=int(d.channels),
                     extractor=extractor.name, weights_sha256=extractor.weights_sha256,
                     resize=extractor.resize, num_reference=int(ecfg.num_reference))
   digest = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
@@ -329,16 +323,13 @@ def feature_metrics(real_features, fake_features, fake_logits, *, key, kid_subse
 
 
 def _toy_evaluate(config, networks, state, *, key, ema, step, num_samples, real_split, log):
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics import modes as modes_lib  # pylint: disable=g-import-not-at-top
   ecfg = eval_config(config)
   n = int(num_samples or ecfg.toy_num_samples)
   if real_split is not None:
     samples, _ = toy.sample_toy(jax.random.fold_in(key, 1), config.dataset.name, n)
     samples, what = np.asarray(samples), f'real: fresh draws from {config.dataset.name}'
   else:
-    samples = train.generate(networks, state, n, key, ema=ema)
+    samples = sampling.generate(networks, state, n, key, ema=ema)
     what = 'generated'
   mode_means, std = toy.toy_modes(config.dataset.name)
   results = modes_lib.mode_metrics(samples, mode_means, std)
@@ -352,18 +343,18 @@ def _toy_evaluate(config, networks, state, *, key, ema, step, num_samples, real_
   return results
 
 
-def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key: jax.Array,
-             step: Optional[int] = None, num_samples: Optional[int] = None,
-             ema: Optional[bool] = None, reference_split: Optional[str] = None,
-             real_split: Optional[str] = None, log: Callable[[str], None] = _log_default
-             ) -> dict:
+def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
+             key: Optional[jax.Array] = None, step: Optional[int] = None,
+             num_samples: Optional[int] = None, ema: Optional[bool] = None,
+             reference_split: Optional[str] = None, real_split: Optional[str] = None,
+             log: Callable[[str], None] = metric_logging.log) -> dict:
   """Evaluates the generator in `state` (or a real split) against the reference split.
 
   Args:
-    config: the run's config (its `eval` block, or the defaults, sets the protocol).
-    networks, state: the run's Networks and host GANState (see train.load_run).
+    config: the run's config (its `eval` block sets the protocol).
+    networks, state: the run's Networks and host GANState (see sampling.load_run).
     source: the run's training Source (reused as the reference set when it is that split).
-    key: PRNG key for the latents and the KID subsets.
+    key: PRNG key for the latents and the KID subsets (default: key(eval.seed)).
     step: checkpoint step, recorded in the protocol.
     num_samples: overrides eval.num_samples (or eval.toy_num_samples for 2-D data).
     ema: use the EMA generator (default: eval.ema and config.ema_decay > 0).
@@ -374,20 +365,34 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
   Returns:
     {metric: float, ..., 'protocol': {...}}.
   """
-  from gan_jax import train  # pylint: disable=g-import-not-at-top  (train imports us)
   t_start = time.time()
   ecfg = eval_config(config)
   if ema is None:
-    ema = bool(ecfg.ema) and float(config.get('ema_decay', 0.0)) > 0
+    ema = bool(ecfg.ema) and float(config.ema_decay) > 0
+  seed = int(ecfg.seed) if key is None else None
+  if key is None:
+    key = jax.random.key(seed)
   sample_key, kid_key = jax.random.split(key)
+  if sampling.translation_kind(config) is not None:
+    if reference_split is not None or real_split is not None:
+      raise ValueError('reference_split / real_split do not apply to an image-to-image run: it '
+                       'is evaluated on its held-out split dataset.eval_split.')
+    translate_fn = lambda images, direction: sampling.translate(
+        config, networks, state, images, sample_key, direction=direction, ema=ema)
+    results = evaluate_translation(config, translate_fn, step=step, num_samples=num_samples,
+                                   generator='ema' if ema else 'raw', train_source=source,
+                                   log=log)
+    results['protocol'].update(seed=seed, seed_key=_seed_key(seed, 'generator dropout keys, unused'))
+    return results
   data_shape = tuple(networks.data_shape) if networks is not None else tuple(source.data_shape)
   if len(data_shape) == 1:
-    from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
     if config.dataset.name not in toy.TOY_DATASETS:
       raise ValueError(f'No evaluation for vector data {config.dataset.name!r}; mode metrics '
                        f'exist for the toy sets {sorted(toy.TOY_DATASETS)}.')
-    return _toy_evaluate(config, networks, state, key=sample_key, ema=ema, step=step,
-                         num_samples=num_samples, real_split=real_split, log=log)
+    results = _toy_evaluate(config, networks, state, key=sample_key, ema=ema, step=step,
+                            num_samples=num_samples, real_split=real_split, log=log)
+    results['protocol'].update(seed=seed, seed_key=_seed_key(seed))
+    return results
   if len(data_shape) != 3:
     raise ValueError(f'evaluate() handles images (H, W, C) and toy 2-D data; got data shape '
                      f'{data_shape}.')
@@ -408,7 +413,7 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
       log(f'{config.dataset.name}/{real_split} has only {len(samples)} images (asked {n}).')
   else:
     labels = None
-    samples = train.generate(networks, state, n, sample_key, ema=ema, labels=labels)
+    samples = sampling.generate(networks, state, n, sample_key, ema=ema, labels=labels)
     what = f'generated ({"EMA" if ema else "raw"} generator)'
   t_gen = time.time() - t0
   t0 = time.time()
@@ -445,13 +450,205 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
                           'distribution)' if 'class_histogram_kl' in results else None),
       generator=None if real_split is not None else ('ema' if ema else 'raw'),
       checkpoint_step=None if step is None else int(step),
-      seed_key='split(key) -> (latents, KID subsets)',
+      seed=seed,
+      seed_key=_seed_key(seed),
       reference_cache=ref_path,
       reference_cache_status=ref_status,
       wall_time_s=dict(total=round(time.time() - t_start, 2), generate=round(t_gen, 2),
                        features=round(t_feat, 2), metrics=round(t_metrics, 2)),
   )
   return results
+
+
+# ---- image-to-image translation -----------------------------------------------------------
+
+DATA_RANGE = 2.0  # Images in [-1, 1].
+
+
+def check_classifier_held_out(config) -> str:
+  """Raises ValueError when the evaluation classifier's training split (classifier_split)
+  shares examples with dataset.eval_split; returns what was checked, for the protocol."""
+  d, clf = config.dataset, classifier_split(config)
+  if d.name in sampling.DIGIT_DATASETS:  # Both splits index the embedded MNIST digits.
+    from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
+    n = embedded_mnist.prepare(d.data_dir).info.splits['train'].num_examples
+    shared = np.intersect1d(paired.split_indices(clf, n, 'eval.classifier_split'),
+                            paired.split_indices(d.eval_split, n, 'dataset.eval_split'))
+    what = f'{d.name}: classifier split {clf!r} and held-out split {d.eval_split!r}'
+  else:  # TFDS splits: distinct names are disjoint.
+    shared = np.asarray([clf]) if clf == d.eval_split else np.zeros((0,))
+    what = f'{d.name}: classifier split {clf!r} vs held-out split {d.eval_split!r} (by name)'
+  if shared.size:
+    raise ValueError(f'The evaluation classifier would be trained on {shared.size} held-out '
+                     f'examples ({what}). Set --config.eval.classifier_split to a split '
+                     "disjoint from dataset.eval_split (e.g. the training split, '').")
+  return f'{what} share no examples'
+
+
+def digit_region(config, images: np.ndarray) -> np.ndarray:
+  """The 28x28 digit of a digit dataset's padded images (N, S, S, C); other data whole."""
+  d = config.dataset
+  if d.name not in sampling.DIGIT_DATASETS:
+    return images
+  return paired.unframe(images, d.image_size)
+
+
+def image_similarities(config, images, references) -> tuple[float, float]:
+  """(mean PSNR, mean SSIM) over images of `images` vs `references` on digit_region."""
+  a, b = digit_region(config, images), digit_region(config, references)
+  return (float(np.mean(image_similarity.psnr(a, b, data_range=DATA_RANGE))),
+          float(np.mean(image_similarity.ssim(a, b, data_range=DATA_RANGE))))
+
+
+def translation_baseline(config, inputs: sampling.TranslationInputs) -> tuple[np.ndarray, str]:
+  """(baseline outputs, what they are): the trivial restoration of the held-out inputs."""
+  d = config.dataset
+  if d.name == 'paired_digits':
+    what = ('bicubic upsampling (PIL, Keys a = -0.5) of the low-res input'
+            if d.task in paired.SR_FACTORS else 'the input (condition) itself')
+    return paired.baseline({'condition': inputs.a}, d), what
+  if inputs.a.shape[1:] != inputs.b.shape[1:]:
+    raise ValueError(f'No trivial baseline for {d.name!r}: its inputs {inputs.a.shape[1:]} and '
+                     f'targets {inputs.b.shape[1:]} differ in shape.')
+  return inputs.a, 'the input (condition) itself'
+
+
+def _add_differences(results: dict, names) -> None:
+  """<name>_minus_baseline = <name> - baseline_<name>, for the names present."""
+  for name in names:
+    if name in results and f'baseline_{name}' in results:
+      results[f'{name}_minus_baseline'] = results[name] - results[f'baseline_{name}']
+
+
+def _paired_metrics(config, extractor, held, outputs):
+  baseline, baseline_what = translation_baseline(config, held)
+  out = {}
+  out['psnr'], out['ssim'] = image_similarities(config, outputs, held.b)
+  out['baseline_psnr'], out['baseline_ssim'] = image_similarities(config, baseline, held.b)
+  target_feats, target_logits = extractor(held.b)
+  out_feats, out_logits = extractor(outputs)
+  base_feats, base_logits = extractor(baseline)
+  out['fid'] = float(frechet.frechet_distance_from_features(target_feats, out_feats))
+  out['baseline_fid'] = float(frechet.frechet_distance_from_features(target_feats, base_feats))
+  if extractor.name == 'classifier':
+    out['class_accuracy'] = float(classifier_lib.top1_agreement(out_logits, held.b_labels))
+    out['baseline_class_accuracy'] = float(classifier_lib.top1_agreement(base_logits,
+                                                                         held.b_labels))
+    out['target_class_accuracy'] = float(classifier_lib.top1_agreement(target_logits,
+                                                                       held.b_labels))
+  _add_differences(out, ('psnr', 'ssim', 'fid', 'class_accuracy'))
+  details = dict(
+      task=config.dataset.task if config.dataset.name == 'paired_digits' else None,
+      baseline=baseline_what,
+      fid='Frechet distance of the outputs (baseline: the baseline images) to the held-out '
+          'targets of the same examples, in the feature space',
+      class_accuracy=('classifier argmax of the outputs vs the target digit labels; '
+                      'target_class_accuracy: of the targets themselves'
+                      if 'class_accuracy' in out else None))
+  return out, details
+
+
+def _cycle_metrics(config, extractor, held, translated):
+  fake_b, rec_a = translated['output'], translated['reconstruction']
+  out = {}
+  b_feats, b_logits = extractor(held.b)
+  fake_feats, fake_logits = extractor(fake_b)
+  a_feats, a_logits = extractor(held.a)
+  if extractor.name == 'classifier':
+    out['class_preservation'] = float(classifier_lib.top1_agreement(fake_logits, held.a_labels))
+    out['baseline_class_preservation'] = float(classifier_lib.top1_agreement(a_logits,
+                                                                             held.a_labels))
+    out['classifier_accuracy_b'] = float(classifier_lib.top1_agreement(b_logits, held.b_labels))
+  out['fid'] = float(frechet.frechet_distance_from_features(b_feats, fake_feats))
+  out['baseline_fid'] = float(frechet.frechet_distance_from_features(b_feats, a_feats))
+  out['cycle_psnr'], out['cycle_ssim'] = image_similarities(config, rec_a, held.a)
+  _add_differences(out, ('class_preservation', 'fid'))
+  details = dict(
+      num_examples_b=int(len(held.b)),
+      class_preservation=('fraction of held-out A digits whose A->B translation the classifier '
+                          'assigns to the A digit\'s label; baseline: the classifier on the '
+                          'untranslated A digits; classifier_accuracy_b: on held-out B'
+                          if 'class_preservation' in out else None),
+      fid='Frechet distance of the A->B translations (baseline: the untranslated A images) '
+          'to the held-out B images, in the feature space',
+      cycle='PSNR / SSIM of A->B->A vs A')
+  return out, details
+
+
+def evaluate_translation(config: ml_collections.ConfigDict, translate_fn: Callable, *,
+                         step: Optional[int] = None, num_samples: Optional[int] = None,
+                         generator: Optional[str] = None, train_source=None,
+                         held_out: Optional[sampling.TranslationInputs] = None,
+                         log: Callable[[str], None] = metric_logging.log) -> dict:
+  """Evaluates an image-to-image run on its held-out split (see the module docstring).
+
+  Args:
+    config: the run's config.
+    translate_fn: (images, direction) -> {'output', 'reconstruction' (CycleGAN)}, e.g.
+      sampling.translate of the run's generator, or a stand-in (a baseline, for checks).
+    step, generator: recorded in the protocol.
+    num_samples: the first N held-out examples (default eval.num_samples; all if fewer).
+    train_source: the run's training Source (reused to train the classifier).
+    held_out: the held-out inputs (default sampling.held_out_inputs(config, num_samples)).
+  Returns:
+    {metric: float, ..., 'protocol': {...}}.
+  """
+  t_start = time.time()
+  ecfg = eval_config(config)
+  kind = sampling.translation_kind(config)
+  if kind is None:
+    raise ValueError(f'objective.name={config.objective.name!r} is not an image-to-image '
+                     'objective; use evaluate().')
+  d = config.dataset
+  n = int(num_samples or ecfg.num_samples)
+  held_out_check = (check_classifier_held_out(config) if ecfg.feature_extractor == 'classifier'
+                    else None)
+  held = held_out if held_out is not None else sampling.held_out_inputs(config, n)
+  extractor = build_extractor(config, train_source, log=log)
+  t0 = time.time()
+  translated = translate_fn(held.a, 'a_to_b')
+  t_gen = time.time() - t0
+  t0 = time.time()
+  if kind == 'paired':
+    results, details = _paired_metrics(config, extractor, held, translated['output'])
+  else:
+    results, details = _cycle_metrics(config, extractor, held, translated)
+  t_metrics = time.time() - t0
+  results['protocol'] = dict(
+      kind='paired_translation' if kind == 'paired' else 'unpaired_translation',
+      dataset=d.name,
+      held_out_split=d.eval_split,
+      held_out_split_a=d.domain_a_eval_split if kind == 'cycle' else None,
+      num_examples=int(len(held.a)),
+      selection='the first num_samples examples of the held-out split(s)',
+      similarity=('PSNR = 10 log10(2^2 / MSE) and SSIM (Gaussian window 11, sigma 1.5, valid '
+                  'windows), per image, averaged; images in [-1, 1] (data_range 2)'),
+      similarity_region=('the 28x28 digit (the padding to dataset.image_size removed)'
+                         if d.name in sampling.DIGIT_DATASETS else 'the whole image'),
+      **details,
+      feature_extractor=extractor.name,
+      feature_extractor_note=extractor.note,
+      feature_input='the images as the dataset frames them (dataset.image_size), as the '
+                    'classifier was trained' if extractor.name == 'classifier' else
+                    extractor.resize,
+      classifier_train_split=(classifier_split(config) if extractor.name == 'classifier'
+                              else None),
+      classifier_held_out_check=held_out_check,
+      weights_path=extractor.weights_path,
+      weights_sha256=extractor.weights_sha256,
+      generator=generator,
+      checkpoint_step=None if step is None else int(step),
+      wall_time_s=dict(total=round(time.time() - t_start, 2), translate=round(t_gen, 2),
+                       metrics=round(t_metrics, 2)),
+  )
+  log(f'{results["protocol"]["kind"]} on {len(held.a)} held-out examples: '
+      + ' '.join(f'{k}={v:.4g}' for k, v in results.items() if isinstance(v, float)))
+  return results
+
+
+def _seed_key(seed: Optional[int], uses: str = 'latents, KID subsets') -> str:
+  where = 'the caller\'s key' if seed is None else f'key(eval.seed={seed})'
+  return f'split({where}) -> ({uses})'
 
 
 def scalars(results: dict) -> dict:
@@ -468,6 +665,9 @@ def summary(results: dict) -> str:
       continue
     lines.append(f'  {k:22s} {v:.6g}' if isinstance(v, float) else f'  {k:22s} {v}')
   p = results.get('protocol', {})
+  if p.get('kind') in ('paired_translation', 'unpaired_translation'):
+    lines.insert(0, f'{p["kind"]} of {p["num_examples"]} held-out examples of '
+                    f'{p["dataset"]}/{p["held_out_split"]} (step {p["checkpoint_step"]}):')
   if p.get('kind') == 'images':
     lines.insert(0, f'{p["samples"]} x{p["num_samples"]} vs {p["dataset"]}/'
                     f'{p["reference_split"]} x{p["num_reference"]} in {p["feature_extractor"]} '

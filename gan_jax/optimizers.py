@@ -1,41 +1,59 @@
 """optax optimizers and learning-rate schedules built from the config.
 
 Each player has its own block (`config.optim.g`, `config.optim.d`), so learning rates,
-betas and schedules differ freely between G and D (TTUR, Heusel et al. 2017). Fields:
-  name: adam | adamw | sgd | rmsprop | adagrad | adadelta
-  lr; b1, b2, eps (adam/adamw); momentum, nesterov (sgd); decay, eps, centered (rmsprop);
-  weight_decay (adamw);
-  schedule: constant | cosine | step | linear, with warmup_steps (linear warmup from 0),
-    decay_steps (cosine/linear horizon; 0 = the player's total number of updates),
-    decay_rate and decay_every (step decay), end_lr_fraction (cosine/linear floor);
-  grad_clip_norm: clip gradients by global norm before the update (0 = off).
+rules and schedules differ freely between G and D (TTUR, Heusel et al. 2017). A block holds
+  name: the update rule, one of RULES;
+  lr, schedule (one of SCHEDULES), warmup_steps, decay_steps, end_lr_fraction, decay_every,
+    decay_rate, grad_clip_norm: shared by every rule;
+  one sub-block per rule with that rule's own fields (`adam.b1`, `sgd.momentum`, ...), of
+    which only `config.optim.<player>[name]` is read.
+configs/default.py holds every default and says which schedule reads which field.
 """
+
+from typing import Callable
 
 import ml_collections
 import optax
 
-OPTIMIZERS = ('adam', 'adamw', 'sgd', 'rmsprop', 'adagrad', 'adadelta')
+# name -> (lr or schedule, the rule's block) -> optax transformation.
+RULES: dict[str, Callable[..., optax.GradientTransformation]] = {
+    'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.eps),
+    'adamw': lambda lr, c: optax.adamw(lr, b1=c.b1, b2=c.b2, eps=c.eps,
+                                       weight_decay=c.weight_decay),
+    'sgd': lambda lr, c: optax.sgd(lr, momentum=c.momentum or None, nesterov=c.nesterov),
+    'rmsprop': lambda lr, c: optax.rmsprop(lr, decay=c.decay, eps=c.eps, centered=c.centered),
+    'adagrad': lambda lr, c: optax.adagrad(lr, eps=c.eps),
+    'adadelta': lambda lr, c: optax.adadelta(lr, rho=c.rho, eps=c.eps),
+}
+OPTIMIZERS = tuple(RULES)
 SCHEDULES = ('constant', 'cosine', 'step', 'linear')
 
 
 def build_schedule(cfg: ml_collections.ConfigDict, total_updates: int) -> optax.Schedule:
-  """Learning-rate schedule for `total_updates` optimizer updates."""
+  """Learning-rate schedule of one player's block for `total_updates` optimizer updates.
+
+  constant: lr; cosine: lr * ((1 - f) (1 + cos(pi t / T)) / 2 + f); linear: lr held for
+  the first decay_begin_fraction of the updates, then from lr to f * lr by the end of T;
+  step: lr * decay_rate ** floor(t / decay_every); with f = end_lr_fraction and
+  T = decay_steps (0: total_updates - warmup_steps), after a linear warmup from 0.
+  """
   lr = float(cfg.lr)
-  name = cfg.get('schedule', 'constant')
-  warmup = int(cfg.get('warmup_steps', 0))
-  horizon = int(cfg.get('decay_steps', 0)) or max(total_updates - warmup, 1)
-  floor = float(cfg.get('end_lr_fraction', 0.0))
-  if name == 'constant':
+  warmup = int(cfg.warmup_steps)
+  horizon = int(cfg.decay_steps) or max(total_updates - warmup, 1)
+  floor = float(cfg.end_lr_fraction)
+  if cfg.schedule == 'constant':
     main = optax.constant_schedule(lr)
-  elif name == 'cosine':
+  elif cfg.schedule == 'cosine':
     main = optax.cosine_decay_schedule(lr, horizon, alpha=floor)
-  elif name == 'linear':
-    main = optax.linear_schedule(lr, lr * floor, horizon)
-  elif name == 'step':
-    main = optax.exponential_decay(lr, int(cfg.get('decay_every', 10_000)),
-                                   float(cfg.get('decay_rate', 0.1)), staircase=True)
+  elif cfg.schedule == 'linear':
+    # Held at lr for the first decay_begin_fraction of the updates (CycleGAN's schedule).
+    hold = int(round(float(cfg.decay_begin_fraction) * total_updates))
+    main = optax.linear_schedule(lr, lr * floor, max(horizon - hold, 1), transition_begin=hold)
+  elif cfg.schedule == 'step':
+    main = optax.exponential_decay(lr, int(cfg.decay_every), float(cfg.decay_rate),
+                                   staircase=True)
   else:
-    raise ValueError(f'Unknown schedule {name!r}; choose one of {SCHEDULES}.')
+    raise ValueError(f'Unknown schedule {cfg.schedule!r}; choose one of {SCHEDULES}.')
   if warmup > 0:
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
   return main
@@ -43,27 +61,11 @@ def build_schedule(cfg: ml_collections.ConfigDict, total_updates: int) -> optax.
 
 def build_optimizer(cfg: ml_collections.ConfigDict,
                     total_updates: int) -> optax.GradientTransformation:
-  """One player's optimizer: optional global-norm clipping, then the optax rule."""
-  lr = build_schedule(cfg, total_updates)
-  name = cfg.name
-  if name == 'adam':
-    tx = optax.adam(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999), eps=cfg.get('eps', 1e-8))
-  elif name == 'adamw':
-    tx = optax.adamw(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999), eps=cfg.get('eps', 1e-8),
-                     weight_decay=cfg.get('weight_decay', 1e-4))
-  elif name == 'sgd':
-    tx = optax.sgd(lr, momentum=cfg.get('momentum', 0.0) or None,
-                   nesterov=cfg.get('nesterov', False))
-  elif name == 'rmsprop':
-    tx = optax.rmsprop(lr, decay=cfg.get('decay', 0.99), eps=cfg.get('eps', 1e-8),
-                       centered=cfg.get('centered', False))
-  elif name == 'adagrad':
-    tx = optax.adagrad(lr, eps=cfg.get('eps', 1e-7))
-  elif name == 'adadelta':
-    tx = optax.adadelta(lr, rho=cfg.get('rho', 0.9), eps=cfg.get('eps', 1e-6))
-  else:
-    raise ValueError(f'Unknown optimizer {name!r}; choose one of {OPTIMIZERS}.')
-  clip = float(cfg.get('grad_clip_norm', 0.0))
+  """One player's optimizer: optional global-norm clipping, then the rule `cfg.name`."""
+  if cfg.name not in RULES:
+    raise ValueError(f'Unknown optimizer {cfg.name!r}; choose one of {OPTIMIZERS}.')
+  tx = RULES[cfg.name](build_schedule(cfg, total_updates), cfg[cfg.name])
+  clip = float(cfg.grad_clip_norm)
   return optax.chain(optax.clip_by_global_norm(clip), tx) if clip > 0 else tx
 
 

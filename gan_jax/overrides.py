@@ -2,7 +2,9 @@
 
 `set_field(config, 'optim.g.lr', '1e-4')` parses the value for the type the field already
 holds, the way `--config.optim.g.lr=1e-4` does on the command line, and names the fields
-that exist when the path is wrong.
+that exist when the path is wrong. `set_field(config, 'optim.g.lr', 1e-4)` (a value that is
+not a string) sets it as it is, type-checked by ml_collections. It is the one way to set a
+dotted field (variants, sweeps, tests).
 """
 
 import ast
@@ -46,10 +48,15 @@ def get_field(config: ml_collections.ConfigDict, path: str) -> Any:
   return node
 
 
-def set_field(config: ml_collections.ConfigDict, path: str, value: str) -> Any:
-  """Sets the existing field at dotted `path` from the string `value`; returns the value."""
+def set_field(config: ml_collections.ConfigDict, path: str, value: Any) -> Any:
+  """Sets the existing field at dotted `path` to `value`; returns the value set.
+
+  A string is parsed for the type the field holds (`parse_like`); any other value is set as
+  it is (ml_collections checks its type).
+  """
   *parents, leaf = path.split('.')
   parent = get_field(config, '.'.join(parents)) if parents else config
-  parsed = parse_like(get_field(config, path), value)
+  current = get_field(config, path)
+  parsed = parse_like(current, value) if isinstance(value, str) else value
   parent[leaf] = parsed
   return parsed

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import models, optimizers
+from gan_jax import models, objectives, optimizers
 
 PyTree = Any
 
@@ -25,6 +25,8 @@ class GANState:
       spectral-norm vectors), e.g. {'batch_stats': ...}; {} when a network has none.
     ema_g_params: exponential moving average of g_params (equal to g_params when
       ema_decay is 0); used for sampling and evaluation.
+    extras: the objective's own state (gan_jax.objectives), e.g. CycleGAN's image pool;
+      {} for objectives that keep none.
   """
 
   step: jax.Array
@@ -35,6 +37,7 @@ class GANState:
   g_collections: PyTree
   d_collections: PyTree
   ema_g_params: PyTree
+  extras: PyTree = flax.struct.field(default_factory=dict)
 
   def generator_variables(self, ema: bool = True) -> dict:
     """Variables for `Networks.generator_apply`: EMA weights when `ema`."""
@@ -46,7 +49,8 @@ class GANState:
 
 def create_state(config: ml_collections.ConfigDict, networks: models.Networks,
                  key: jax.Array) -> GANState:
-  """Initializes both networks and optimizers from `key` (deterministic)."""
+  """Initializes both networks, both optimizers and the objective's extra state from `key`
+  (deterministic)."""
   g_key, d_key = jax.random.split(key)
   g_vars = networks.generator_init(g_key)
   d_vars = networks.discriminator_init(d_key)
@@ -61,4 +65,5 @@ def create_state(config: ml_collections.ConfigDict, networks: models.Networks,
       g_collections=g_vars,
       d_collections=d_vars,
       ema_g_params=jax.tree_util.tree_map(jnp.copy, g_params),
+      extras=objectives.get_objective(config).init_extras(networks),
   )

@@ -10,11 +10,17 @@ Uses the latest checkpoint (or --step) and the EMA generator when the run kept o
   --feature_extractor=inception --inception_path=/path/pt_inception-2015-12-05-6726825d.pth
   --train_classifier_only            train (or load) the cached evaluation classifier and exit
   --eval_overrides='kid_subsets=50,pr_k=5'   any other field of the run's eval block
+  --seed=1                           eval.seed: the key of the latents and KID subsets (default:
+                                     the run's eval.seed, as periodic evaluation uses)
 
 Without --workdir, --dataset=NAME evaluates only real data (needs --real_split).
+
+An image-to-image run (pix2pix, CycleGAN) is evaluated on its held-out split
+(dataset.eval_split): PSNR/SSIM/FID beside the task's trivial baseline, or CycleGAN's class
+preservation, FID and cycle PSNR (gan_jax/evaluation.py); --num_samples caps the held-out
+examples; --reference_split and --real_split do not apply.
 """
 
-import json
 import os
 import sys
 import time
@@ -38,10 +44,12 @@ flags.DEFINE_enum('feature_extractor', None, ['classifier', 'inception'],
                   'Feature space (default: eval.feature_extractor).')
 flags.DEFINE_string('inception_path', None, 'Local FID Inception weights (.pth).')
 flags.DEFINE_string('cache_dir', None, 'Classifier / reference-feature cache (default: '
-                    'eval.cache_dir, ~/.cache/gan_jax).')
+                    "the run's eval.cache_dir).")
 flags.DEFINE_string('eval_overrides', '', "Other eval fields, 'k=v,k2=v2' (e.g. kid_subsets=50).")
-flags.DEFINE_bool('ema', True, 'Use the EMA generator when the run kept one.')
-flags.DEFINE_integer('seed', 0, 'Seed of the latents and KID subsets.')
+flags.DEFINE_bool('ema', True, 'Use the EMA generator when the run kept one and its '
+                  'eval.ema is set; --noema for the raw generator.')
+flags.DEFINE_integer('seed', None, 'Seed of the latents and KID subsets (default: '
+                     "the run's eval.seed).")
 flags.DEFINE_string('out', None, 'Output JSON (default DIR/eval/step_N.json, or '
                     'DIR/eval/real_<split>.json with --real_split).')
 flags.DEFINE_bool('train_classifier_only', False, 'Train (or load) the evaluation classifier '
@@ -50,17 +58,22 @@ FLAGS = flags.FLAGS
 
 
 def _apply_overrides(config):
-  from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
-  config.eval = evaluation.eval_config(config)
-  for name in ('feature_extractor', 'inception_path', 'cache_dir'):
-    if FLAGS[name].value is not None:
-      config.eval[name] = FLAGS[name].value
-  for part in filter(None, FLAGS.eval_overrides.split(',')):
-    k, _, v = part.partition('=')
-    if k not in config.eval:
-      raise app.UsageError(f'Unknown eval field {k!r}; fields: {sorted(config.eval.keys())}.')
-    old = config.eval[k]
-    config.eval[k] = (v.lower() in ('1', 'true', 'yes')) if isinstance(old, bool) else type(old)(v)
+  """Sets config.eval fields from the flags (overrides.set_field, as on the command line)."""
+  from configs import default  # pylint: disable=g-import-not-at-top
+  from gan_jax import overrides  # pylint: disable=g-import-not-at-top
+  settings = [(name, str(FLAGS[name].value)) for name in
+              ('feature_extractor', 'inception_path', 'cache_dir', 'seed')
+              if FLAGS[name].value is not None]
+  for part in default.split_variant(FLAGS.eval_overrides):
+    name, sep, value = part.partition('=')
+    if not sep:
+      raise app.UsageError(f"--eval_overrides: {part!r} is not 'field=value'.")
+    settings.append((name, value))
+  for name, value in settings:
+    try:
+      overrides.set_field(config, f'eval.{name}', value)
+    except (KeyError, ValueError) as e:  # KeyError's str() would add quotes.
+      raise app.UsageError(f'eval.{name}={value!r}: {e.args[0] if e.args else e}') from e
   return config
 
 
@@ -76,19 +89,23 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_library_logs()
-  import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import evaluation, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
   if not FLAGS.workdir and not FLAGS.dataset:
     raise app.UsageError('Pass --workdir=DIR (a run) or --dataset=NAME (real data only).')
   t0 = time.time()
   if FLAGS.workdir:
-    config, source, networks, state, step = train.load_run(FLAGS.workdir, FLAGS.step)
+    config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
   else:
     config = _dataset_config(FLAGS.dataset, FLAGS.data_dir)
     from gan_jax import data  # pylint: disable=g-import-not-at-top
     source = data.load_source(config.dataset, seed=config.seed)
     networks = state = step = None
   config = _apply_overrides(config)
+  from gan_jax import sampling  # pylint: disable=g-import-not-at-top
+  if sampling.translation_kind(config) is not None and (
+      FLAGS.reference_split is not None or FLAGS.real_split is not None):
+    raise app.UsageError('--reference_split / --real_split do not apply to an image-to-image '
+                         'run: it is evaluated on its held-out split (dataset.eval_split).')
   if FLAGS.train_classifier_only:
     _, path, sha = evaluation.get_classifier(config, source)
     print(f'Evaluation classifier for {config.dataset.name}: {path} (sha256 {sha})')
@@ -97,13 +114,12 @@ def main(argv):
     raise app.UsageError('Without --workdir there is no generator: pass --real_split.')
   try:
     results = evaluation.evaluate(
-        config, networks, state, source, key=jax.random.key(FLAGS.seed), step=step,
-        num_samples=FLAGS.num_samples, ema=FLAGS.ema and config.ema_decay > 0,
+        config, networks, state, source, step=step,
+        num_samples=FLAGS.num_samples, ema=None if FLAGS.ema else False,
         reference_split=FLAGS.reference_split, real_split=FLAGS.real_split)
   except FileNotFoundError as e:  # Missing weights or data: the message names the fix.
     sys.exit(f'Error: {e}')
   results['protocol']['command'] = ' '.join(sys.argv)
-  results['protocol']['seed'] = FLAGS.seed
   out = FLAGS.out
   if not out:
     base = FLAGS.workdir or os.path.join('runs', 'eval_' + config.dataset.name)

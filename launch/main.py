@@ -30,9 +30,13 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_library_logs()
   common.maybe_initialize_distributed()
-  from gan_jax import train  # pylint: disable=g-import-not-at-top  (after distributed init)
+  # Imported after jax.distributed.initialize(), which must precede any device use.
+  from gan_jax import checkpointing, train  # pylint: disable=g-import-not-at-top
   workdir = FLAGS.workdir or common.default_workdir(FLAGS['config'].value, sys.argv)
-  train.train_and_evaluate(FLAGS.config, workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, workdir)
+  except (train.ConfigError, checkpointing.UnreadableCheckpointError) as e:
+    sys.exit(f'Error: {e}')  # The message says what is wrong and how to fix it.
 
 
 if __name__ == '__main__':

@@ -12,6 +12,22 @@ Extras (image models), written next to --out (PATH without its extension = BASE)
                     the step).
   --per_class       BASE_class<c>.png: one grid of --num samples per class (conditional
                     models only; an unconditional model is a usage error).
+
+Image-to-image runs (pix2pix, CycleGAN) translate images instead of sampling latents:
+  default           the first --num held-out examples (dataset.eval_split): .png rows
+                    input | output | target (CycleGAN: A | A->B | A->B->A | B | B->A | B->A->B,
+                    A and B unpaired), as the training grids; .npy the outputs of --direction.
+  --inputs=PATH     translate your images: a folder of images (.png, .jpg, ...; sorted by path)
+                    or a .npy (N, H, W[, C]) (uint8 0..255, or float in [-1, 1]). They are
+                    brought to the run's input format as the dataset makes its images
+                    (gan_jax.sampling.prepare_inputs): the digit datasets pad a 28x28 digit with
+                    the background to the input side (a low-res 7x7 / 14x14 digit of a
+                    super-resolution run is first upsampled nearest-neighbour, an 8x8 UCI digit
+                    of a CycleGAN digits run as the UCI domain is, any other size bicubic to
+                    28x28); other datasets are bicubic-resized to the input side; grey <-> RGB
+                    as the run needs. .png rows input | output (| reconstruction, CycleGAN);
+                    .npy the outputs (N, H, W, C) float32 in [-1, 1].
+  --direction       a_to_b (default; pix2pix's only) or b_to_a (CycleGAN's g_ba).
 """
 
 import os
@@ -34,6 +50,11 @@ flags.DEFINE_integer('interpolate', 0, 'K > 0: write a K-row latent interpolatio
 flags.DEFINE_integer('interpolation_steps', 10, 'Steps (columns / GIF frames) per row.')
 flags.DEFINE_integer('gif_ms', 150, 'Duration of one GIF frame in milliseconds.')
 flags.DEFINE_bool('per_class', False, 'One grid per class (conditional models).')
+flags.DEFINE_string('inputs', None, 'Image-to-image runs: a folder of images or a .npy '
+                    '(N, H, W[, C]) to translate (default: held-out examples).')
+flags.DEFINE_enum('direction', 'a_to_b', ['a_to_b', 'b_to_a'],
+                  'Image-to-image runs: translate A -> B (the condition into the image) or, '
+                  "for CycleGAN, B -> A.")
 FLAGS = flags.FLAGS
 
 
@@ -72,9 +93,8 @@ def interpolation_latents(networks, key, rows: int, steps: int) -> np.ndarray:
 def write_interpolation(networks, variables, key, rows: int, steps: int, base: str, *,
                         labels=None, frame_ms: int = 150) -> tuple[str, str]:
   """Writes BASE_interpolation.png (rows x steps grid) and .gif (steps frames)."""
-  import jax  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from gan_jax import visualize  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
   if len(networks.data_shape) != 3:
     raise ValueError(f'--interpolate needs an image model; data shape is {networks.data_shape}.')
   z = interpolation_latents(networks, key, rows, steps)
@@ -82,8 +102,7 @@ def write_interpolation(networks, variables, key, rows: int, steps: int, base: s
   if networks.num_classes:
     y = np.repeat(np.asarray(labels if labels is not None else np.arange(rows) %
                              networks.num_classes), steps)
-  images = np.asarray(jax.jit(lambda v, zz, yy: networks.generator_apply(
-      v, zz, yy, train=False)[0])(variables, z.reshape(rows * steps, -1), y))
+  images = np.asarray(sampling.make_sampler(networks)(variables, z.reshape(rows * steps, -1), y))
   images = images.reshape(rows, steps, *images.shape[1:])
   upscale = 4 if networks.data_shape[0] <= 32 else (2 if networks.data_shape[0] <= 64 else 1)
   png = visualize.save_image_grid(images.reshape(rows * steps, *images.shape[2:]),
@@ -106,7 +125,7 @@ def write_interpolation(networks, variables, key, rows: int, steps: int, base: s
 def write_per_class(networks, state, num: int, key, base: str, *, ema: bool) -> list[str]:
   """Writes BASE_class<c>.png, num samples of class c, for every class."""
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import train, visualize  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
   if not networks.num_classes:
     raise ValueError('--per_class needs a conditional model (trained with '
                      '--config.dataset.conditional=True); this one is unconditional.')
@@ -114,21 +133,97 @@ def write_per_class(networks, state, num: int, key, base: str, *, ema: bool) -> 
     raise ValueError(f'--per_class writes image grids; data shape is {networks.data_shape}.')
   paths = []
   for c in range(networks.num_classes):
-    samples = train.generate(networks, state, num, jax.random.fold_in(key, c), ema=ema,
-                             labels=np.full((num,), c, np.int32))
+    samples = sampling.generate(networks, state, num, jax.random.fold_in(key, c), ema=ema,
+                                labels=np.full((num,), c, np.int32))
     paths.append(visualize.save_image_grid(samples, f'{base}_class{c}.png'))
   return paths
+
+
+def read_images(path: str):
+  """A .npy (N, H, W[, C]) array, or the images of a folder (sorted by path) as uint8 arrays
+  (grey stays grey, anything else becomes RGB)."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import sources  # pylint: disable=g-import-not-at-top
+  if path.endswith('.npy'):
+    images = np.load(path)
+    if images.ndim not in (3, 4):
+      raise ValueError(f'{path} holds an array of shape {images.shape}; --inputs=.npy needs '
+                       'images (N, H, W) or (N, H, W, C).')
+    return images
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f'--inputs={path!r} is neither a .npy file nor a folder of images.')
+  files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs
+                 if f.lower().endswith(sources.IMAGE_EXTENSIONS))
+  if not files:
+    raise FileNotFoundError(f'No images ({", ".join(sources.IMAGE_EXTENSIONS)}) under {path}.')
+  images = []
+  for f in files:
+    try:
+      with Image.open(f) as im:
+        images.append(np.asarray(im.convert('L' if im.mode in ('L', '1') else 'RGB')))
+    except (UnidentifiedImageError, OSError) as e:
+      raise ValueError(f'Cannot read image {f}: {e}. Remove or fix the file.') from e
+  return images
+
+
+def write_translations(config, networks, state, out: str, key, *, num: int, ema: bool,
+                       inputs: str = None, direction: str = 'a_to_b') -> int:
+  """Translates held-out examples (or the images at `inputs`) and writes `out`: a .png grid
+  or a .npy of the outputs. Returns the number of images translated."""
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
+  sampling.check_direction(sampling.translation_kind(config), direction)
+  variables = state.generator_variables(ema=ema)
+  translator = sampling.make_translator(config, networks)
+  held = None if inputs else sampling.held_out_inputs(config, num)
+  if inputs:
+    images = sampling.prepare_inputs(config, networks, read_images(inputs), direction)
+  else:
+    images = held.a if direction == 'a_to_b' else held.b
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if held is not None and out.endswith('.png'):  # The training grid's rows.
+    grid, per_row = sampling.translation_grid(config, translator, variables, held, key)
+  else:
+    result = sampling.translate_with(translator, variables, images, key, direction=direction)
+    if out.endswith('.npy'):
+      np.save(out, result['output'].astype(np.float32))
+      return len(images)
+    columns = [images, result['output'], *([result['reconstruction']]
+                                           if 'reconstruction' in result else [])]
+    grid, per_row = sampling.grid_rows(columns), len(columns)
+  visualize.save_image_grid(grid, out, ncols=per_row,
+                            upscale=2 if networks.data_shape[0] <= 32 else 1)
+  return len(grid) // per_row
 
 
 def main(argv):
   del argv
   common.quiet_library_logs()
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import train, visualize  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples', 'sampled.png')
   if not out.endswith(('.png', '.npy')):
     raise app.UsageError(f'--out must end in .png or .npy; got {out!r}.')
-  config, source, networks, state, step = train.load_run(FLAGS.workdir, FLAGS.step)
+  config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
+  ema = FLAGS.ema and config.ema_decay > 0
+  if sampling.translation_kind(config) is not None:
+    if FLAGS.per_class or FLAGS.interpolate:
+      raise app.UsageError('--per_class and --interpolate sample latents; this is an '
+                           'image-to-image run: use --inputs=PATH or the held-out default.')
+    try:
+      n = write_translations(config, networks, state, out, jax.random.key(FLAGS.seed),
+                             num=FLAGS.num, ema=ema, inputs=FLAGS.inputs,
+                             direction=FLAGS.direction)
+    except (FileNotFoundError, ValueError) as e:
+      raise app.UsageError(str(e)) from e
+    what = f'{FLAGS.inputs or "held-out examples"}, {FLAGS.direction}'
+    if not FLAGS.inputs and out.endswith('.png'):
+      what = 'held-out examples: ' + ' | '.join(
+          sampling.GRID_COLUMNS[sampling.translation_kind(config)])
+    print(f'Wrote {n} translations ({what}) from step {step} to {out}')
+    return
+  if FLAGS.inputs:
+    raise app.UsageError('--inputs translates images: it needs an image-to-image run (pix2pix, '
+                         'CycleGAN); this run samples latents.')
   if FLAGS.per_class and not networks.num_classes:
     raise app.UsageError('--per_class needs a conditional model (trained with '
                          '--config.dataset.conditional=True); this run is unconditional.')
@@ -137,9 +232,8 @@ def main(argv):
                          f'{networks.data_shape}.')
   if FLAGS.interpolate < 0 or FLAGS.interpolation_steps < 2:
     raise app.UsageError('--interpolate must be >= 0 and --interpolation_steps >= 2.')
-  ema = FLAGS.ema and config.ema_decay > 0
   key = jax.random.key(FLAGS.seed)
-  samples = train.generate(networks, state, FLAGS.num, key, ema=ema)
+  samples = sampling.generate(networks, state, FLAGS.num, key, ema=ema)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   if out.endswith('.npy'):
     np.save(out, samples.astype(np.float32))

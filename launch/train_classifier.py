@@ -21,9 +21,11 @@ from launch import common
 flags.DEFINE_string('dataset', 'embedded_mnist', 'Labelled dataset (TFDS name or embedded).')
 flags.DEFINE_string('split', 'train', 'Split the classifier is trained on.')
 flags.DEFINE_string('data_dir', '', 'TFDS data_dir (default: the TFDS default).')
-flags.DEFINE_integer('steps', None, 'Adam steps (default: eval.classifier_steps = 500).')
-flags.DEFINE_integer('seed', None, 'Seed (default: eval.classifier_seed = 0).')
-flags.DEFINE_string('cache_dir', None, 'Cache folder (default: eval.cache_dir).')
+flags.DEFINE_integer('steps', None, 'Adam steps (default: eval.classifier_steps of '
+                     'configs/default.py).')
+flags.DEFINE_integer('seed', None, 'Seed (default: eval.classifier_seed of configs/default.py).')
+flags.DEFINE_string('cache_dir', None, 'Cache folder (default: eval.cache_dir of '
+                    'configs/default.py).')
 flags.DEFINE_string('holdout_split', None, "Also report accuracy on this split, e.g. 'test'.")
 FLAGS = flags.FLAGS
 
@@ -39,7 +41,6 @@ def main(argv):
   config.dataset.name = FLAGS.dataset
   config.dataset.split = FLAGS.split
   config.dataset.data_dir = FLAGS.data_dir
-  config.eval = evaluation.eval_config(config)
   if FLAGS.steps is not None:
     config.eval.classifier_steps = FLAGS.steps
   if FLAGS.seed is not None:

@@ -4,7 +4,9 @@ import jax
 import jax.numpy as jnp
 
 from configs import dcgan
+from configs import default
 from gan_jax import models
+from gan_jax import overrides as overrides_lib
 from gan_jax import state as state_lib
 
 
@@ -16,12 +18,18 @@ def tiny_dcgan_config(**overrides):
   config.model.latent_dim = 16
   config.batch_size = 16
   config.parallel = 'none'
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split('.')
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+  for path, value in overrides.items():
+    overrides_lib.set_field(config, path, value)
+  return config
+
+
+def model_config(name, **fields):
+  """configs/default.py's model block for architecture `name`, with dotted `fields` set
+  (e.g. **{'mlp.g_hidden': (16,), 'd_width': 8})."""
+  config = default.get_config().model
+  config.name = name
+  for path, value in fields.items():
+    overrides_lib.set_field(config, path, value)
   return config
 
 

@@ -3,25 +3,25 @@
 import chex
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from gan_jax.models import ARCHITECTURES, build_networks
+from tests import helpers
 
 CASES = [
-    ('mlp', (28, 28, 1), dict(g_hidden=16, g_depth=2, d_hidden=(16,), g_batch_norm=True)),
-    ('mlp', (2,), dict(output_activation='linear', g_hidden=(16, 16), d_hidden=(16, 16),
-                       d_activation='maxout', d_dropout=0.2)),
+    ('mlp', (28, 28, 1), {'mlp.g_hidden': (16, 16), 'mlp.d_hidden': (16,),
+                          'mlp.g_batch_norm': True}),
+    ('mlp', (2,), {'mlp.output_activation': 'linear', 'mlp.g_hidden': (16, 16),
+                   'mlp.d_hidden': (16, 16), 'mlp.d_activation': 'maxout', 'd_dropout': 0.2}),
     ('resnet', (32, 32, 3), dict(g_width=8, d_width=8)),
     ('resnet', (28, 28, 1), dict(g_width=8, d_width=8)),
     ('dcgan', (28, 28, 1), dict(g_width=4, d_width=4)),
 ]
 
 
-def _net(name, shape, **extra):
-  cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=6, **extra))
-  return build_networks(cfg, shape)
+def _net(name, shape, **fields):
+  return build_networks(helpers.model_config(name, latent_dim=6, **fields), shape)
 
 
 def _sigma_count(variables):
@@ -41,7 +41,7 @@ def test_shapes_determinism_and_state(name, shape, extra):
   x, _ = net.generator_apply(g_vars, z, train=False)
   chex.assert_shape(x, (3, *shape))
   chex.assert_tree_all_finite(x)
-  if extra.get('output_activation', 'tanh') == 'tanh':
+  if extra.get('mlp.output_activation', 'tanh') == 'tanh':
     assert float(jnp.max(jnp.abs(x))) <= 1.0
   chex.assert_trees_all_equal(x, net.generator_apply(g_vars, z, train=False)[0])
   logits, _ = net.discriminator_apply(d_vars, x, train=False)
@@ -74,18 +74,19 @@ def test_spectral_norm_switch_keeps_param_names(name, shape, extra):
         jax.tree_util.tree_map(lambda p: p if p.ndim >= 2 else None, b['params'])))
 
 
-def test_resnet_discriminator_is_spectrally_normalized_by_default():
-  net = _net('resnet', (32, 32, 3), g_width=4, d_width=4)
+def test_resnet_discriminator_spectral_norm():
+  net = _net('resnet', (32, 32, 3), g_width=4, d_width=4, d_spectral_norm=True)
   d_vars = jax.eval_shape(net.discriminator_init, jax.random.PRNGKey(0))  # Shapes only.
   # 4 blocks x 2 convs + 2 shortcut convs (blocks 0, 1; 2 and 3 are identity) + dense = 11.
   assert _sigma_count(d_vars) == 11
   assert _sigma_count(jax.eval_shape(net.generator_init, jax.random.PRNGKey(0))) == 0
-  off = _net('resnet', (32, 32, 3), g_width=4, d_width=4, d_spectral_norm=False)
+  off = _net('resnet', (32, 32, 3), g_width=4, d_width=4)
   assert 'batch_stats' not in jax.eval_shape(off.discriminator_init, jax.random.PRNGKey(0))
 
 
 def test_dropout_is_random_in_training_only():
-  net = _net('mlp', (2,), output_activation='linear', d_hidden=(32,), d_dropout=0.5)
+  net = _net('mlp', (2,), d_dropout=0.5, **{'mlp.output_activation': 'linear',
+                                            'mlp.d_hidden': (32,)})
   d_vars = net.discriminator_init(jax.random.PRNGKey(0))
   x = jnp.ones((4, 2))
   run = lambda seed: net.discriminator_apply(d_vars, x, train=True,
@@ -105,7 +106,7 @@ def test_dcgan_defaults_unchanged():
 
 
 def test_mlp_linear_output_is_unbounded():
-  net = _net('mlp', (2,), output_activation='linear', g_hidden=(8,))
+  net = _net('mlp', (2,), **{'mlp.output_activation': 'linear', 'mlp.g_hidden': (8,)})
   g_vars = net.generator_init(jax.random.PRNGKey(0))
   x, _ = net.generator_apply(g_vars, 100.0 * jnp.ones((2, 6)), train=False)
   assert float(jnp.max(jnp.abs(x))) > 1.0
@@ -114,10 +115,16 @@ def test_mlp_linear_output_is_unbounded():
 @pytest.mark.parametrize('name, shape, extra, match', [
     ('resnet', (30, 30, 3), {}, 'image side'),
     ('resnet', (2,), {}, 'mlp'),
-    ('mlp', (2,), dict(output_activation='sigmoidd'), 'linear'),
-    ('mlp', (2,), dict(g_activation='maxout'), 'relu'),
+    ('resnet', (32, 32, 3), dict(d_dropout=0.1), r'no dropout.*model\.d_dropout=0'),
+    ('mlp', (2,), {'mlp.output_activation': 'sigmoidd'}, r'model\.mlp\.output_act.*linear'),
+    ('mlp', (2,), {'mlp.g_activation': 'maxout'}, 'relu'),
+    ('mlp', (2,), {'mlp.g_hidden': ()}, r'model\.mlp\.g_hidden.*positive widths'),
     ('mlp', (2,), dict(d_dropout=1.5), 'd_dropout'),
+    ('mlp', (2,), dict(compute_dtype='float16'), r'model\.compute_dtype.*bfloat16'),
     ('dcgan', (28, 28, 1), dict(g_width=4, d_width=4, d_dropout=-0.1), 'd_dropout'),
+    ('dcgan', (28, 28, 1), {'dcgan.conv_impl': 'fft'}, r"model\.dcgan\.conv_impl 'fft'"),
+    ('dcgan', (28, 28, 1), {'dcgan.d_normalization': 'group'},
+     r"model\.dcgan\.d_normalization 'group'.*layer"),
     ('resnett', (32, 32, 3), {}, 'resnet'),
 ])
 def test_bad_config_is_a_clear_error(name, shape, extra, match):
@@ -127,3 +134,26 @@ def test_bad_config_is_a_clear_error(name, shape, extra, match):
 
 def test_registry_has_the_three_families():
   assert {'dcgan', 'mlp', 'resnet'} <= set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize('name, shape, extra', [CASES[0], CASES[3]])
+def test_bfloat16_compute_keeps_float32_params(name, shape, extra):
+  """compute_dtype='bfloat16': the same float32 params; every matmul/conv runs in bfloat16;
+  outputs float32 and within bfloat16 rounding (8 bits: 2**-8 ~ 0.4% per op) of float32."""
+  f32, bf16 = _net(name, shape, **extra), _net(name, shape, compute_dtype='bfloat16', **extra)
+  key = jax.random.PRNGKey(0)
+  g_vars, d_vars = f32.generator_init(key), f32.discriminator_init(key)
+  chex.assert_trees_all_equal(bf16.generator_init(key), g_vars)  # Same float32 variables.
+  z = f32.sample_latents(jax.random.PRNGKey(1), 3)
+  for train in (False, True):
+    x32, x16 = (net.generator_apply(g_vars, z, train=train)[0] for net in (f32, bf16))
+    d32, d16 = (net.discriminator_apply(d_vars, x32, train=train)[0] for net in (f32, bf16))
+    for a, b in ((x32, x16), (d32, d16)):
+      assert b.dtype == jnp.float32 and not np.array_equal(a, b)
+      np.testing.assert_allclose(b, a, atol=0.05 * float(jnp.max(jnp.abs(a))))
+  for net, fn, args in ((bf16, 'generator_apply', (g_vars, z)),
+                        (bf16, 'discriminator_apply', (d_vars, x32))):
+    jaxpr = str(jax.make_jaxpr(lambda *a, fn=fn, net=net: getattr(net, fn)(*a, train=True))(
+        *args))
+    ops = [line for line in jaxpr.splitlines() if 'dot_general' in line or 'conv_general' in line]
+    assert ops and all('bf16' in line for line in ops), ops

@@ -108,6 +108,20 @@ def test_instance_noise():
   chex.assert_trees_all_equal(augment.instance_noise(KEY, x, 0.0), x)
   traced = jax.jit(augment.instance_noise)(KEY, x, jnp.float32(0.3))  # std may be traced.
   np.testing.assert_allclose(traced, y, rtol=1e-6)
+  # The same key gives the same noise: y - x is std times the key's standard normal draw.
+  np.testing.assert_allclose(y - x, 0.3 * np.asarray(jax.random.normal(KEY, x.shape)),
+                             rtol=1e-6)
+
+
+def test_instance_noise_std_anneals_linearly_to_zero():
+  """std * max(0, 1 - t / T), written out for t = 0, T/4, T/2, T, 2T; T = 0: constant."""
+  want = [0.2, 0.15, 0.1, 0.0, 0.0]
+  for step, expected in zip([0, 25, 50, 100, 200], want):
+    np.testing.assert_allclose(augment.instance_noise_std(step, 0.2, 100), expected, atol=1e-7)
+  steps = jnp.array([0, 25, 50, 100, 200])  # Traced inside the step: array steps work.
+  np.testing.assert_allclose(jax.jit(lambda s: augment.instance_noise_std(s, 0.2, 100))(steps),
+                             want, atol=1e-7)
+  assert augment.instance_noise_std(10_000, 0.2, 0) == 0.2
 
 
 def test_registry():
@@ -115,13 +129,13 @@ def test_registry():
   fn = augment.get_augmentation('diffaugment', policy='translation')
   chex.assert_trees_all_equal(fn(KEY, _images()),
                               augment.diff_augment(KEY, _images(), 'translation'))
-  noise = augment.get_augmentation('instance_noise', std=0.1)
-  chex.assert_shape(noise(KEY, jnp.zeros((3, 2))), (3, 2))
   with pytest.raises(ValueError, match='diffaugment'):
     augment.get_augmentation('diff_augment')
   with pytest.raises(ValueError, match='cutout'):
     augment.get_augmentation('diffaugment', policy='color,cutoff')
-  with pytest.raises(ValueError, match='std'):
-    augment.get_augmentation('instance_noise', sigma=0.1)
+  with pytest.raises(ValueError, match='translation_ratio'):
+    augment.get_augmentation('diffaugment', ratio=0.1)
+  with pytest.raises(ValueError, match='instance_noise_std'):  # Its own config fields.
+    augment.get_augmentation('instance_noise', std=0.1)
   with pytest.raises(ValueError, match='instance_noise'):
     augment.diff_augment(KEY, jnp.zeros((4, 2)), 'translation')

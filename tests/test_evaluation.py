@@ -1,5 +1,5 @@
 """Evaluation: evaluate() on a tiny trained run, the real-vs-real floor, caching, the toy path,
-periodic evaluation during training, and the sample.py interpolation / per-class outputs.
+periodic evaluation during training and its seed, and the sample.py interpolation output.
 
 One 2-step tiny DCGAN run (module fixture) with periodic evaluation on serves every test; the
 evaluation classifier is trained for a few steps into a per-module cache directory.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import helpers
-from gan_jax import evaluation, models, train
+from gan_jax import evaluation, models, sampling, train
 from gan_jax import state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,7 +49,7 @@ def tiny_run(tmp_path_factory, tfds_data_dir):
 
 @pytest.fixture(scope='module')
 def loaded(tiny_run):
-  return train.load_run(tiny_run[0])
+  return sampling.load_run(tiny_run[0])
 
 
 def test_periodic_eval_writes_eval_metrics(tiny_run):
@@ -88,6 +88,27 @@ def test_evaluate_fields_protocol_and_cache_reuse(tiny_run, loaded, tmp_path):
   path = evaluation.write_results(results, str(tmp_path / 'out.json'))
   assert json.load(open(path))['protocol']['checkpoint_step'] == step
   assert sum(json.load(open(path))['class_histogram']) == pytest.approx(1.0)
+
+
+def test_eval_seed_keys_periodic_and_later_evaluation_alike(tiny_run, loaded):
+  """evaluate() without a key uses key(eval.seed), as periodic evaluation did at step 2."""
+  config, source, networks, state, step = loaded
+  periodic = json.load(open(os.path.join(tiny_run[0], 'eval', 'step_2.json')))
+  again = evaluation.evaluate(config, networks, state, source, step=step, log=lambda m: None)
+  assert periodic['protocol']['seed'] == again['protocol']['seed'] == 0
+  for k in ('fid', 'kid_mean', 'precision', 'recall'):
+    assert again[k] == pytest.approx(periodic[k], rel=1e-5, abs=1e-7), k
+  config = config.copy_and_resolve_references()
+  config.eval.seed = 1
+  other = evaluation.evaluate(config, networks, state, source, step=step, log=lambda m: None)
+  assert other['protocol']['seed'] == 1 and other['fid'] != again['fid']
+
+
+def test_a_config_without_eval_block_is_a_clear_error(loaded):
+  config = loaded[0].copy_and_resolve_references()
+  del config['eval']
+  with pytest.raises(ValueError, match=r'no eval block.*defaults=configs.default.get_config'):
+    evaluation.eval_config(config)
 
 
 def test_real_floor_below_generated(loaded):
@@ -152,11 +173,11 @@ def test_slerp_endpoints_and_norm():
                              np.repeat(np.linalg.norm(z0, axis=-1)[:, None], 5, 1), rtol=1e-5)
 
 
-def test_sample_interpolation_and_per_class(loaded, tmp_path):
+def test_sample_interpolation_and_per_class_needs_a_conditional_model(loaded, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, REPO)
   from launch import sample  # pylint: disable=g-import-not-at-top
-  config, _, networks, state, _ = loaded
+  _, _, networks, state, _ = loaded
   png, gif = sample.write_interpolation(networks, state.generator_variables(), jax.random.key(0),
                                         3, 10, str(tmp_path / 'x'))
   with Image.open(gif) as im:
@@ -165,13 +186,7 @@ def test_sample_interpolation_and_per_class(loaded, tmp_path):
     assert im.size == (4 * (10 * 30 + 2), 4 * (3 * 30 + 2))
   with pytest.raises(ValueError, match='conditional'):
     sample.write_per_class(networks, state, 4, jax.random.key(0), str(tmp_path / 'c'), ema=True)
-  # A stand-in conditional Networks (the DCGAN ignores labels, but the code path is the same).
-  conditional = models.build_networks(config.model, networks.data_shape, num_classes=3)
-  paths = sample.write_per_class(conditional, state, 4, jax.random.key(0), str(tmp_path / 'c'),
-                                 ema=True)
-  assert [os.path.basename(p) for p in paths] == ['c_class0.png', 'c_class1.png',
-                                                  'c_class2.png']
-  assert all(os.path.exists(p) for p in paths)
+  assert not list(tmp_path.glob('c_class*'))
 
 
 @pytest.mark.slow

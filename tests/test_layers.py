@@ -1,22 +1,30 @@
-"""ConvTranspose2D implementations against PyTorch and against each other.
+"""Conv2D / ConvTranspose2D implementations against PyTorch, nn.Conv and each other; the
+'auto' default and the kernel-gradient autotuner.
 
 Tolerances (float32, inputs/kernels ~ N(0, 1), sums of at most k*k*C_in products): every
 output and gradient agrees to rtol = 1e-5 and atol = 1e-5 * max(1, max|reference|); the
 implementations only reorder the same sums, so the errors seen are ~1e-6 relative.
+tests/conftest.py sets GAN_JAX_CONV_AUTOTUNE=0 (the deterministic cost model); the autotune
+tests switch it on with the cache file in a temporary directory.
 """
 
-import ml_collections
+import json
+
 import numpy as np
 import pytest
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
+from configs import default as default_config
 from gan_jax import models
+from gan_jax.models import conv_kernels
 from gan_jax.models import layers
 
-IMPLEMENTATIONS = sorted(layers.CONV_TRANSPOSE_IMPLEMENTATIONS)
+# Concrete implementations ('auto' is one of them, chosen by backend; tested on its own).
+IMPLEMENTATIONS = sorted(set(layers.CONV_TRANSPOSE_IMPLEMENTATIONS) - {layers.AUTO})
 
 # (name, input (H, W), kernel, stride, padding, C_in, C_out)
 CONFIGS = [
@@ -107,9 +115,15 @@ def test_unknown_implementation_lists_valid_ones():
     module.init(jax.random.PRNGKey(0), jnp.zeros((1, 3, 3, 2)))
 
 
+def _dcgan_model_config(**dcgan_fields):
+  """configs/default.py's model block (DCGAN) with the given model.dcgan fields."""
+  config = default_config.get_config().model
+  config.dcgan.update(dcgan_fields)
+  return config
+
+
 def _generator_outputs_and_grads(impl):
-  config = ml_collections.ConfigDict(dict(name='dcgan', latent_dim=100, g_width=64,
-                                          d_width=64, conv_transpose_impl=impl))
+  config = _dcgan_model_config(conv_transpose_impl=impl)
   networks = models.build_networks(config, (28, 28, 1))
   variables = networks.generator_init(jax.random.PRNGKey(0))
   z = jax.random.normal(jax.random.PRNGKey(1), (8, 100))
@@ -126,6 +140,7 @@ def _generator_outputs_and_grads(impl):
   return run(variables['params'])
 
 
+@pytest.mark.slow  # ~10 s: compiles G once per implementation.
 def test_dcgan_generator_same_for_every_implementation():
   out_ref, mutated_ref, grads_ref = _generator_outputs_and_grads('xla')
   for impl in IMPLEMENTATIONS:
@@ -146,13 +161,11 @@ CONV_CONFIGS = [('k4s2p1', 8, 4, 2, 1, 3, 4), ('k7s1p0', 7, 7, 1, 0, 5, 1),
                 ('k3s2p1_odd', 9, 3, 2, 1, 2, 3), ('k4s2p1_odd', 7, 4, 2, 1, 3, 2),
                 ('k5s2p2', 8, 5, 2, 2, 2, 3), ('k4s3p1', 12, 4, 3, 1, 2, 3),
                 ('k2s2p0', 6, 2, 2, 0, 3, 2)]
-FAST_CONV_IMPLEMENTATIONS = sorted(i for i in layers.CONV_IMPLEMENTATIONS if i != 'xla')
+FAST_CONV_IMPLEMENTATIONS = sorted(set(layers.CONV_IMPLEMENTATIONS) - {'xla', layers.AUTO})
 
 
-@pytest.mark.parametrize('impl', FAST_CONV_IMPLEMENTATIONS)
-@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
-def test_conv_matches_pytorch_and_nn_conv(config, impl):
-  torch = pytest.importorskip('torch')
+def _conv_case(config, impl):
+  """Conv2D(impl) on a random input: (x, kernel, y, vjp, cotangent, nn.Conv's y, vjp)."""
   _, h, k, s, p, cin, cout = config
   rng = np.random.default_rng(2)
   x = rng.standard_normal((2, h, h, cin)).astype(np.float32)
@@ -163,11 +176,27 @@ def test_conv_matches_pytorch_and_nn_conv(config, impl):
   y, vjp = jax.vjp(lambda x_, v: module.apply(v, x_), jnp.asarray(x), params)
   y_ref, vjp_ref = jax.vjp(lambda x_, v: reference.apply(v, x_), jnp.asarray(x), params)
   cotangent = jnp.asarray(rng.standard_normal(y.shape).astype(np.float32))
+  return x, kernel, y, vjp, cotangent, y_ref, vjp_ref
+
+
+@pytest.mark.parametrize('impl', FAST_CONV_IMPLEMENTATIONS)
+@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
+def test_conv_matches_nn_conv(config, impl):
+  _, _, y, vjp, cotangent, y_ref, vjp_ref = _conv_case(config, impl)
   _assert_close(y, y_ref, 'conv output vs nn.Conv')
   jax.tree_util.tree_map(lambda a, e: _assert_close(a, e, 'conv grads vs nn.Conv'),
                          vjp(cotangent), vjp_ref(cotangent))
+
+
+@pytest.mark.parametrize('impl', FAST_CONV_IMPLEMENTATIONS)
+@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
+def test_conv_matches_pytorch(config, impl):
+  torch = pytest.importorskip('torch')
+  _, _, k, s, p, _, _ = config
+  x, kernel, y, vjp, cotangent, _, _ = _conv_case(config, impl)
   xt = torch.tensor(x.transpose(0, 3, 1, 2), dtype=torch.float64, requires_grad=True)
-  wt = torch.tensor(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)), dtype=torch.float64, requires_grad=True)
+  wt = torch.tensor(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)), dtype=torch.float64,
+                    requires_grad=True)
   yt = torch.nn.functional.conv2d(xt, wt, stride=s, padding=p)
   yt.backward(torch.tensor(np.asarray(cotangent).transpose(0, 3, 1, 2), dtype=torch.float64))
   dx, dparams = vjp(cotangent)
@@ -177,19 +206,27 @@ def test_conv_matches_pytorch_and_nn_conv(config, impl):
                 'conv d_kernel vs torch')
 
 
-@pytest.mark.parametrize('kernel_grad', ['conv_kernel_grad', 'conv_kernel_grad_s2d',
-                                         'conv_kernel_grad_fast'])
-@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
-def test_conv_kernel_gradients_match_xla(config, kernel_grad):
-  """Both kernel-gradient forms (whichever the cost model picks) against XLA's autodiff."""
+def _kernel_grad_case(config, seed=3):
+  """x (rectangular), cotangent g and XLA's jax.grad kernel gradient of conv_xla."""
   _, h, k, s, p, cin, cout = config
-  rng = np.random.default_rng(3)
-  x = jnp.asarray(rng.standard_normal((2, h, h + 1, cin)).astype(np.float32))  # Rectangular.
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.standard_normal((2, h, h + 1, cin)).astype(np.float32))
   kernel = jnp.asarray(rng.standard_normal((k, k, cin, cout)).astype(np.float32))
-  y, vjp = jax.vjp(lambda w: layers.conv_xla(x, w, s, p), kernel)
+  y = conv_kernels.conv_xla(x, kernel, s, p)
   g = jnp.asarray(rng.standard_normal(y.shape).astype(np.float32))
-  (expected,) = vjp(g)
-  _assert_close(getattr(layers, kernel_grad)(x, g, k, s, p), expected, kernel_grad)
+  expected = jax.grad(lambda w: jnp.vdot(conv_kernels.conv_xla(x, w, s, p), g))(kernel)
+  return x, g, expected
+
+
+@pytest.mark.parametrize('form', [*conv_kernels.KERNEL_GRADS, 'fast (cost model)'])
+@pytest.mark.parametrize('config', CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
+def test_conv_kernel_gradients_match_xla(config, form):
+  """Every kernel-gradient form the autotuner may pick, and the cost model's pick, against
+  jax.grad of XLA's convolution."""
+  _, _, k, s, p, _, _ = config
+  x, g, expected = _kernel_grad_case(config)
+  fn = conv_kernels.KERNEL_GRADS.get(form, conv_kernels.conv_kernel_grad_fast)
+  _assert_close(fn(x, g, k, s, p), expected, form)
 
 
 def _assert_second_order_close(fn, ref, x, kernel, what):
@@ -210,26 +247,26 @@ def test_space_to_depth_second_order(config):
   rng = np.random.default_rng(4)
   x = jnp.asarray(rng.standard_normal((2, h, h, cin)).astype(np.float32))
   kernel = jnp.asarray(0.3 * rng.standard_normal((k, k, cin, cout)).astype(np.float32))
-  _assert_second_order_close(lambda a, w: layers.conv_space_to_depth(a, w, s, p),
-                             lambda a, w: layers.conv_xla(a, w, s, p), x, kernel, 'conv')
-  # The transposed convolution maps the conv's output shape back to its input shape.
-  y = layers.conv_xla(x, kernel, s, p)
+  _assert_second_order_close(lambda a, w: conv_kernels.conv_space_to_depth(a, w, s, p),
+                             lambda a, w: conv_kernels.conv_xla(a, w, s, p), x, kernel, 'conv')
+  # The transposed convolution of the conv's output shape (for 4-3-1, 5-2-2 and 4-2-1 on an
+  # odd map its output is one pixel short of h: the conv's floor division).
+  y = conv_kernels.conv_xla(x, kernel, s, p)
   kt = kernel.transpose(0, 1, 3, 2)  # (k, k, C_y, C_x): transposed conv C_y -> C_x.
-  if (y.shape[1] - 1) * s - 2 * p + k != h:
-    return  # This geometry's transpose does not return to h (conv floor division).
-  _assert_second_order_close(lambda a, w: layers.conv_transpose_space_to_depth(a, w, s, p),
-                             lambda a, w: layers.conv_transpose_xla(a, w, s, p), y, kt,
-                             'conv_transpose')
+  _assert_second_order_close(
+      lambda a, w: conv_kernels.conv_transpose_space_to_depth(a, w, s, p),
+      lambda a, w: conv_kernels.conv_transpose_xla(a, w, s, p), y, kt, 'conv_transpose')
 
 
 def test_dcgan_discriminator_same_for_every_conv_implementation():
   """D built on each Conv2D implementation: same logits, batch stats and parameter grads."""
-  config = ml_collections.ConfigDict(dict(name='dcgan', g_width=4, d_width=4, latent_dim=3))
+  config = _dcgan_model_config()
+  config.g_width = config.d_width = 4
   shape = (28, 28, 1)
   x = jax.random.uniform(jax.random.PRNGKey(5), (3, *shape), minval=-1, maxval=1)
 
   def run(impl):
-    config.conv_impl = impl
+    config.dcgan.conv_impl = impl
     nets = models.build_networks(config, shape)
     variables = nets.discriminator_init(jax.random.PRNGKey(0))
 
@@ -253,7 +290,155 @@ def test_dcgan_discriminator_same_for_every_conv_implementation():
 
 
 def test_unknown_dcgan_conv_impl_is_a_clear_error():
-  config = ml_collections.ConfigDict(dict(name='dcgan', g_width=4, d_width=4, latent_dim=3,
-                                          conv_impl='fft'))
-  with pytest.raises(ValueError, match="model.conv_impl 'fft'.*space_to_depth"):
+  config = _dcgan_model_config(conv_impl='fft')
+  with pytest.raises(ValueError, match="conv_impl.*'fft'.*space_to_depth"):
     models.build_networks(config, (28, 28, 1))
+
+
+# ---- 'auto': space_to_depth on CPU, XLA's convolution elsewhere ---------------------------
+
+
+@pytest.mark.parametrize('backend, expected', [('cpu', 'space_to_depth'), ('gpu', 'xla'),
+                                               ('tpu', 'xla')])
+def test_auto_resolves_by_backend(monkeypatch, backend, expected):
+  monkeypatch.setattr(jax, 'default_backend', lambda: backend)
+  assert layers.resolve_implementation('auto') == expected
+  assert layers.resolve_implementation('phase') == 'phase'  # Explicit names are kept.
+  assert layers.DEFAULT_CONV_IMPLEMENTATION == layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION
+  assert layers.DEFAULT_CONV_IMPLEMENTATION == 'auto'
+  # The modules trace the resolved function: a custom_vjp exactly when it is space_to_depth.
+  for module in (layers.Conv2D(3, 4, 2, 1, implementation='auto'),
+                 layers.ConvTranspose2D(3, 4, 2, 1, implementation='auto')):
+    x = jnp.ones((1, 6, 6, 2))
+    variables = module.init(jax.random.PRNGKey(0), x)
+    jaxpr = str(jax.make_jaxpr(lambda v: module.apply(v, x))(variables))
+    assert ('custom_vjp' in jaxpr) == (expected == 'space_to_depth'), (backend, jaxpr)
+
+
+def _dcgan_jvp_dot_test(image_size=16):
+  """Forward mode through DCGAN G and D (default config, narrow), checked by the dot-product
+  identity <J v, u> = <v, J^T u> against reverse mode; relative tolerance 1e-4."""
+  config = _dcgan_model_config()
+  config.g_width = config.d_width = 4
+  config.latent_dim = 5
+  shape = (image_size, image_size, 1)
+  nets = models.build_networks(config, shape)
+  g_vars = nets.generator_init(jax.random.PRNGKey(0))
+  d_vars = nets.discriminator_init(jax.random.PRNGKey(1))
+  keys = jax.random.split(jax.random.PRNGKey(2), 4)
+  z, z_dot = (jax.random.normal(k, (3, 5)) for k in keys[:2])
+  x, x_dot = (jax.random.uniform(k, (3, *shape), minval=-1, maxval=1) for k in keys[2:])
+  # Outputs flattened to one vector (D's output may be a pytree of logits).
+  generator = lambda z_: ravel_pytree(nets.generator_apply(g_vars, z_, train=False)[0])[0]
+  discriminator = lambda x_: ravel_pytree(
+      nets.discriminator_apply(d_vars, x_, train=False)[0])[0]
+  for fn, primal, tangent in ((generator, z, z_dot), (discriminator, x, x_dot)):
+
+    @jax.jit
+    def dot_products(primal, tangent, fn=fn):
+      out, out_dot = jax.jvp(fn, (primal,), (tangent,))
+      u = jax.random.normal(jax.random.PRNGKey(3), out.shape)
+      (vjp_u,) = jax.vjp(fn, primal)[1](u)
+      return jnp.vdot(out_dot, u), jnp.vdot(tangent, vjp_u)
+    np.testing.assert_allclose(*dot_products(primal, tangent), rtol=1e-4)
+
+
+@pytest.mark.parametrize('backend', ['gpu', 'tpu'])
+def test_dcgan_forward_mode_with_non_cpu_default(monkeypatch, backend):
+  monkeypatch.setattr(jax, 'default_backend', lambda: backend)
+  _dcgan_jvp_dot_test()
+
+
+def test_dcgan_forward_mode_fails_with_cpu_default(monkeypatch):
+  """The same check on CPU, where 'auto' is the custom-VJP form: jvp is refused."""
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')
+  with pytest.raises(TypeError, match='custom_vjp'):
+    _dcgan_jvp_dot_test()
+
+
+# ---- Kernel-gradient autotuning --------------------------------------------------------
+
+
+@pytest.fixture
+def autotune(monkeypatch, tmp_path):
+  """Autotuning on, a fresh in-process cache and budget, the cache file under tmp_path."""
+  monkeypatch.setenv(conv_kernels.AUTOTUNE_ENV, '1')
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+  monkeypatch.setattr(conv_kernels, '_tuned', {})
+  monkeypatch.setattr(conv_kernels, '_tuning_seconds', [0.0])
+  return tmp_path / 'gan_jax' / 'conv_autotune.json'
+
+
+def _fake_timer(monkeypatch, seconds):
+  """Replaces the timing with fixed results; returns the list of the shapes it was asked."""
+  calls = []
+
+  def fake(x_shape, g_shape, *args, **kwargs):
+    del args, kwargs
+    calls.append((x_shape, g_shape))
+    return dict(seconds)
+  monkeypatch.setattr(conv_kernels, 'time_kernel_grads', fake)
+  return calls
+
+
+GEOMETRY = ((4, 8, 8, 3), (4, 4, 4, 5), 4, 2, 1, jnp.float32)  # x, g, k, s, p, dtype
+
+
+def test_autotune_picks_the_fastest_once_and_caches_it(autotune, monkeypatch):
+  calls = _fake_timer(monkeypatch, {'im2col': 3e-3, 'shifted': 1e-3, 'xla': 2e-3})
+  assert conv_kernels.choose_kernel_grad(*GEOMETRY) == 'shifted'
+  assert conv_kernels.choose_kernel_grad(*GEOMETRY) == 'shifted'
+  assert len(calls) == 1  # Timed once per shape.
+  entries = json.loads(autotune.read_text())
+  (key,) = entries
+  assert '4x8x8x3' in key and '4x4x4x5' in key and jax.__version__ in key, key
+  assert entries[key] == {'choice': 'shifted', 'ms': {'im2col': 3.0, 'shifted': 1.0,
+                                                        'xla': 2.0}}
+  # A new process (empty in-process cache) reads the file instead of timing again.
+  monkeypatch.setattr(conv_kernels, '_tuned', {})
+  entries[key]['choice'] = 'xla'
+  autotune.write_text(json.dumps(entries))
+  assert conv_kernels.choose_kernel_grad(*GEOMETRY) == 'xla'
+  assert len(calls) == 1
+  made = conv_kernels.choices_made()
+  assert made[(*GEOMETRY[:5], 'float32', 'timed')] == 'shifted'
+  assert made[(*GEOMETRY[:5], 'float32', 'cache file')] == 'xla'
+  # Another shape is timed on its own.
+  other = ((8, 8, 8, 3), (8, 4, 4, 5), *GEOMETRY[2:])
+  assert conv_kernels.choose_kernel_grad(*other) == 'shifted'
+  assert len(calls) == 2 and len(json.loads(autotune.read_text())) == 2
+
+
+def test_autotune_off_or_over_budget_uses_the_cost_model(autotune, monkeypatch):
+  calls = _fake_timer(monkeypatch, {'im2col': 1.0, 'shifted': 1.0, 'xla': 1e-9})
+  model = conv_kernels.kernel_grad_cost_model(*GEOMETRY[:4])
+  monkeypatch.setattr(conv_kernels, '_tuning_seconds', [conv_kernels.AUTOTUNE_BUDGET_S])
+  assert conv_kernels.choose_kernel_grad(*GEOMETRY) == model
+  assert not calls and not autotune.exists()  # Not timed, nothing persisted.
+  monkeypatch.setattr(conv_kernels, '_tuned', {})
+  monkeypatch.setenv(conv_kernels.AUTOTUNE_ENV, '0')
+  assert conv_kernels.choose_kernel_grad(*GEOMETRY) == model
+  assert not calls
+  monkeypatch.setenv(conv_kernels.AUTOTUNE_ENV, 'yes')
+  with pytest.raises(ValueError, match='GAN_JAX_CONV_AUTOTUNE.*1.*0'):
+    conv_kernels.choose_kernel_grad(*GEOMETRY)
+
+
+def test_autotune_times_for_real_inside_jit(autotune):
+  """First trace of a space-to-depth gradient times the three forms outside the trace; the
+  gradient (of the form picked) matches XLA's."""
+  config = ('k4s2p1_odd', 7, 4, 2, 1, 3, 2)
+  _, h, k, s, p, cin, cout = config
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.standard_normal((2, h, h, cin)).astype(np.float32))
+  kernel = jnp.asarray(rng.standard_normal((k, k, cin, cout)).astype(np.float32))
+
+  def grads(conv):
+    return jax.jit(jax.grad(lambda x_, w: jnp.sum(jnp.sin(conv(x_, w, s, p))),
+                            argnums=(0, 1)))(x, kernel)
+  for a, e in zip(grads(conv_kernels.conv_space_to_depth), grads(conv_kernels.conv_xla)):
+    _assert_close(a, e, 'autotuned space_to_depth grads vs xla')
+  (entry,) = json.loads(autotune.read_text()).values()
+  assert set(entry['ms']) == set(conv_kernels.KERNEL_GRADS)
+  assert all(t > 0 for t in entry['ms'].values()), entry
+  assert entry['ms'][entry['choice']] == min(entry['ms'].values()), entry  # ms are rounded.

@@ -10,7 +10,7 @@ import sys
 import chex
 import pytest
 
-from gan_jax import train
+from gan_jax import sampling
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,8 +58,8 @@ def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
   assert f'{mode} on 4 device(s)' in outs[0]
   assert 'step 4/4' in outs[0] and 'step 4/4' not in outs[1]  # Only process 0 reports.
 
-  config, *_, one, step_one = train.load_run(str(tmp_path / 'one'))
-  *_, two, step_two = train.load_run(str(tmp_path / 'two'))
+  config, *_, one, step_one = sampling.load_run(str(tmp_path / 'one'))
+  *_, two, step_two = sampling.load_run(str(tmp_path / 'two'))
   assert step_one == step_two == 4
   # Same global batch and latents on 4 devices in one or two processes. The cross-process
   # all-reduce adds the 4 device gradients in another order than the in-process one, so

@@ -9,7 +9,6 @@ import time
 import chex
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from gan_jax import losses, penalties
 from gan_jax.data import toy
 from gan_jax.models import build_networks
+from tests import helpers
 
 KEY = jax.random.PRNGKey(0)
 
@@ -120,8 +120,8 @@ def test_wgan_gp_trained_critic_has_unit_gradient_norm():
   between coupled real and fake points. Train an MLP critic (wasserstein loss + 10 * GP)
   between ring8 and a fixed Gaussian at the origin; its interpolates' mean norm -> 1."""
   start = time.time()
-  cfg = ml_collections.ConfigDict(dict(name='mlp', latent_dim=2, d_hidden=(64, 64),
-                                       output_activation='linear'))
+  cfg = helpers.model_config('mlp', latent_dim=2, **{'mlp.d_hidden': (64, 64),
+                                                     'mlp.output_activation': 'linear'})
   net = build_networks(cfg, (2,))
   params = net.discriminator_init(jax.random.PRNGKey(1))['params']
   d_apply = lambda p, x: net.discriminator_apply({'params': p}, x, train=False)[0]

@@ -23,7 +23,10 @@ CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(C
                       if not os.path.basename(p).startswith('_'))
 RECIPES = [n for n in CONFIG_NAMES if n != 'default']
 # (recipe, variant) pairs trained for 2 steps.
-SMOKE_RUNS = [(n, 'smoke') for n in RECIPES] + [
+# Compile-heavy smoke runs (7-25 s each on 2 cores), trained in the slow suite.
+SLOW_SMOKE = ('cyclegan', 'pix2pix', 'acgan', 'sngan_projection')
+SMOKE_RUNS = [(n, 'smoke') for n in RECIPES if n not in SLOW_SMOKE] + [
+    pytest.param(n, 'smoke', marks=pytest.mark.slow) for n in SLOW_SMOKE] + [
     pytest.param('sngan', 'resnet,smoke', marks=pytest.mark.slow)]
 
 EXPECTED = {  # The settings each recipe's docstring promises.
@@ -60,10 +63,12 @@ def test_config_loads_plain_and_smoke(name):
   plain, smoke = load(name), load(name, 'smoke')
   assert plain.num_train_steps > smoke.num_train_steps
   assert smoke.batch_size <= 16
-  # The smoke variant shrinks every width the recipe sets.
-  for key in ('g_width', 'd_width', 'g_hidden', 'd_hidden'):
-    if key in plain.model:
-      assert smoke.model[key] <= 16, (key, smoke.model[key])
+  # The smoke variant shrinks every width the recipe's architecture reads.
+  widths = {key: (smoke.model[key],) for key in ('g_width', 'd_width')}
+  if smoke.model.name == 'mlp':
+    widths.update(g_hidden=smoke.model.mlp.g_hidden, d_hidden=smoke.model.mlp.d_hidden)
+  for key, value in widths.items():
+    assert max(value) <= 16, (key, value)
   json.dumps(plain.to_dict())  # Serializable: saved into the workdir and checkpoint.
   # Field overrides after 'smoke' still apply.
   assert load(name, 'smoke,seed=7').seed == 7
@@ -83,19 +88,19 @@ def test_recipe_settings(name):
     if 'opt' in want:
       assert player.name == want['opt'] and player.lr == want['lr']
     if 'betas' in want:
-      assert (player.b1, player.b2) == want['betas']
+      assert (player.adam.b1, player.adam.b2) == want['betas']
   if 'd_norm' in want:
-    assert c.model.d_normalization == want['d_norm']
+    assert c.model.dcgan.d_normalization == want['d_norm']
   if 'd_sn' in want:
     assert c.model.d_spectral_norm
   if 'data' in want:
-    assert c.dataset.name == want['data'] and c.model.output_activation == 'linear'
+    assert c.dataset.name == want['data'] and c.model.mlp.output_activation == 'linear'
 
 
 def test_sngan_resnet_variant():
   c = load('sngan', 'resnet')
   assert c.model.name == 'resnet' and c.d_steps_per_g_step == 5
-  assert (c.optim.d.b1, c.optim.d.b2) == (0.0, 0.9)
+  assert (c.optim.d.adam.b1, c.optim.d.adam.b2) == (0.0, 0.9)
 
 
 @pytest.mark.parametrize('name', ['wgan_gp', 'sngan'])
@@ -103,10 +108,10 @@ def test_penalized_critics_treat_examples_independently(name):
   """d D(x_i) / d x_j = 0 for i != j: no BatchNorm in these critics (with it, it is not)."""
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import models  # pylint: disable=g-import-not-at-top
-  for norm, mixes in ((load(name).model.d_normalization, False), ('batch', True)):
+  for norm, mixes in ((load(name).model.dcgan.d_normalization, False), ('batch', True)):
     config = load(name, 'smoke')
     config.model.d_width = 4
-    config.model.d_normalization = norm
+    config.model.dcgan.d_normalization = norm
     networks = models.build_networks(config.model, (28, 28, 1))
     variables = networks.discriminator_init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (3, 28, 28, 1))
@@ -126,11 +131,13 @@ def _tiny(config):
   m = config.model
   # The CPU-fast layers (same numbers as 'xla' to float tolerance; see
   # gan_jax/models/layers.py): the 'xla' kernel gradient alone takes seconds to compile.
-  m.conv_transpose_impl = m.conv_impl = 'space_to_depth'
-  m.latent_dim = min(m.latent_dim, 8)
-  for key in ('g_width', 'd_width', 'g_hidden', 'd_hidden'):
-    if key in m:
-      m[key] = min(m[key], 8)
+  m.dcgan.conv_transpose_impl = m.dcgan.conv_impl = 'space_to_depth'
+  # InfoGAN's latent_dim also counts its codes (10 + 2): keep 8 noise dimensions at most.
+  codes = m.infogan.categorical + m.infogan.continuous if config.objective.name == 'infogan' else 0
+  m.latent_dim = min(m.latent_dim, 8 + codes)
+  m.g_width, m.d_width = min(m.g_width, 8), min(m.d_width, 8)
+  m.mlp.g_hidden = tuple(min(w, 8) for w in m.mlp.g_hidden)
+  m.mlp.d_hidden = tuple(min(w, 8) for w in m.mlp.d_hidden)
   return config
 
 
@@ -153,15 +160,15 @@ def test_toy_ring_recipe_captures_modes(tmp_path):
   """configs/toy_ring.py as is (seed 0, 5,000 steps, R1 0.01; ~4-6 min on 2 CPU cores): >= 6
   of 8 modes and most samples near a mode (measured by benchmarks/gan_family.py: 8/8, 82.8%
   HQ on seed 0; 8/8, 85.3 +- 2.3% over 3 seeds)."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling, train  # pylint: disable=g-import-not-at-top
   from gan_jax.data import toy  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics.modes import mode_metrics  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   config = load('toy_ring')
   config.parallel = 'none'  # Batch 500 does not split over the 8 fake test devices.
   train.train_and_evaluate(config, str(tmp_path))
-  _, _, networks, state, _ = train.load_run(str(tmp_path))
-  samples = train.generate(networks, state, 2_500, jax.random.key(0), ema=True)
+  _, _, networks, state, _ = sampling.load_run(str(tmp_path))
+  samples = sampling.generate(networks, state, 2_500, jax.random.key(0), ema=True)
   modes, std = toy.toy_modes('ring8')
   m = mode_metrics(samples, modes, std)
   assert m['modes_captured'] >= 6, m

@@ -12,11 +12,11 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from gan_jax.models import build_networks
+from tests import helpers
 
 RTOL = 1e-4
 
@@ -82,14 +82,14 @@ def _lookup(tree, path):
 
 
 @pytest.mark.parametrize('name, shape, extra', [
-    ('mlp', (2,), dict(output_activation='linear', d_hidden=(16, 16))),
+    ('mlp', (2,), {'mlp.output_activation': 'linear', 'mlp.d_hidden': (16, 16)}),
     ('dcgan', (28, 28, 1), dict(g_width=4, d_width=4)),
     ('resnet', (32, 32, 3), dict(g_width=4, d_width=4)),
 ])
 def test_discriminator_sigmas_match_svd(name, shape, extra):
   """Every spectrally normalized kernel of D: after iterating, stored sigma == SVD."""
-  cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=4, d_spectral_norm=True,
-                                       spectral_norm_steps=10, **extra))
+  cfg = helpers.model_config(name, latent_dim=4, d_spectral_norm=True, spectral_norm_steps=10,
+                             **extra)
   net = build_networks(cfg, shape)
   variables = net.discriminator_init(jax.random.PRNGKey(0))
   x = jnp.zeros((2, *shape))
@@ -104,8 +104,8 @@ def test_discriminator_sigmas_match_svd(name, shape, extra):
 
 
 def test_eval_mode_leaves_stats_unchanged():
-  cfg = ml_collections.ConfigDict(dict(name='mlp', latent_dim=4, d_spectral_norm=True,
-                                       output_activation='linear'))
+  cfg = helpers.model_config('mlp', latent_dim=4, d_spectral_norm=True,
+                             **{'mlp.output_activation': 'linear'})
   net = build_networks(cfg, (2,))
   variables = net.discriminator_init(jax.random.PRNGKey(0))
   _, updates = net.discriminator_apply(variables, jnp.ones((3, 2)), train=False)

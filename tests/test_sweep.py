@@ -156,6 +156,7 @@ def _sweep_cmd(workdir, *extra):
           f'--workdir={workdir}', '--config.parallel=none', *extra]
 
 
+@pytest.mark.slow  # ~16 s: worker processes, each compiling a run.
 def test_launch_sweep_parallel_workers_then_in_process_resume(tmp_path):
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)  # One CPU device per trial, as on a GPU host with one each.

@@ -5,17 +5,16 @@ train mode (batch statistics) and in eval mode (random running statistics), floa
 sides, to rtol = atol = 1e-4 (BatchNorm over a batch of 4 amplifies rounding ~10x).
 """
 
-import ml_collections
 import numpy as np
 import pytest
 
 import jax
-import jax.numpy as jnp
 
 torch = pytest.importorskip('torch')
 
 from benchmarks import torch_dcgan  # pylint: disable=g-import-not-at-top
 from gan_jax import models  # pylint: disable=g-import-not-at-top
+from tests import helpers  # pylint: disable=g-import-not-at-top
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 
@@ -35,8 +34,8 @@ def _randomize_batch_stats(variables, key):
 @pytest.mark.parametrize('train', [True, False])
 def test_same_outputs_as_gan_jax(image_shape, train):
   size, _, channels = image_shape
-  config = ml_collections.ConfigDict(dict(name='dcgan', latent_dim=100, g_width=64,
-                                          d_width=64, conv_transpose_impl='xla'))
+  config = helpers.model_config('dcgan', latent_dim=100, g_width=64, d_width=64,
+                                **{'dcgan.conv_transpose_impl': 'xla'})
   networks = models.build_networks(config, image_shape)
   g_vars = networks.generator_init(jax.random.PRNGKey(0))
   d_vars = networks.discriminator_init(jax.random.PRNGKey(1))
@@ -59,8 +58,7 @@ def test_same_outputs_as_gan_jax(image_shape, train):
 
 
 def test_parameter_counts_match():
-  config = ml_collections.ConfigDict(dict(name='dcgan', latent_dim=100, g_width=64,
-                                          d_width=64))
+  config = helpers.model_config('dcgan', latent_dim=100, g_width=64, d_width=64)
   networks = models.build_networks(config, (64, 64, 3))
   g, d = torch_dcgan.make_dcgan(64, 3)
   count = lambda m: sum(p.numel() for p in m.parameters())

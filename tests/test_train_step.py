@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
-from gan_jax import parallel
+from gan_jax import overrides, parallel
 from gan_jax import train_step as train_step_lib
 from tests import helpers
 
@@ -92,19 +92,39 @@ def test_pmap_and_shard_map_match_single_device(n_critic):
     np.testing.assert_allclose(float(m['d_loss']), float(m1['d_loss']), rtol=1e-5)
 
 
-def test_pmap_with_adam_stays_close():
-  """Adam divides by sqrt(v): first-step updates are ~lr * sign(g), so parameters whose
-  gradient is ~0 can differ by up to 2 * lr per step between device counts."""
-  config = helpers.tiny_dcgan_config()
+def _single_and_pmap(config, batch, steps):
+  """(initial state, state after `steps` on one device, the same on 8 devices with pmap)."""
   networks, state0 = helpers.tiny_setup(config)
-  batch = helpers.random_batch(16)
   single = jax.jit(train_step_lib.make_train_step(config, networks))
-  s1, _ = single(state0, batch, jax.random.key(3))
   config.parallel = 'pmap'
   trainer = parallel.build_trainer(config, networks)
-  s, _ = trainer.step(trainer.put_state(state0), trainer.put_batch(jax.device_get(batch)),
-                      jax.random.key(3))
-  assert helpers.max_abs_diff(s1.g_params, trainer.host_state(s).g_params) <= 2 * 2e-4 + 1e-7
+  s1, s = state0, trainer.put_state(state0)
+  for _ in range(steps):
+    s1, _ = single(s1, batch, jax.random.key(3))
+    s, _ = trainer.step(s, trainer.put_batch(jax.device_get(batch)), jax.random.key(3))
+  return state0, s1, trainer.host_state(s)
+
+
+def test_pmap_with_adam_matches_moments_and_momentum_sgd_matches_params():
+  """Adam's first updates are ~lr * sign(g), so a parameter whose gradient is ~0 may move by
+  a different +-lr on 8 devices than on one: parameters are no test of the reduction. Adam's
+  moments are: they are (running means of) the pmean-ed gradients, which agree to float32
+  rounding (a psum instead of a pmean would make them 8x, a missing reduction per-device).
+  SGD with momentum over 3 steps checks the parameters themselves."""
+  batch = helpers.random_batch(16)
+  _, s1, s = _single_and_pmap(helpers.tiny_dcgan_config(), batch, steps=2)
+  for name in ('g_opt_state', 'd_opt_state'):
+    chex.assert_trees_all_close(getattr(s, name), getattr(s1, name), atol=1e-6, rtol=1e-4)
+
+  config = helpers.tiny_dcgan_config()
+  for player in ('g', 'd'):
+    overrides.set_field(config, f'optim.{player}.name', 'sgd')
+    overrides.set_field(config, f'optim.{player}.lr', 0.05)
+    overrides.set_field(config, f'optim.{player}.sgd.momentum', 0.9)
+  state0, s1, s = _single_and_pmap(config, batch, steps=3)
+  assert helpers.max_abs_diff(s1.g_params, s.g_params) < PARALLEL_ATOL
+  assert helpers.max_abs_diff(s1.d_params, s.d_params) < PARALLEL_ATOL
+  assert helpers.max_abs_diff(state0.g_params, s.g_params) > 100 * PARALLEL_ATOL
 
 
 def test_batch_not_divisible_by_devices_is_a_clear_error():
@@ -158,3 +178,86 @@ def test_every_loss_trains_one_step(loss):
   state, metrics = _run(config, steps=1)
   chex.assert_tree_all_finite(state)
   assert np.isfinite(float(metrics['g_loss']))
+
+
+# ---- switches, each through the train step: it changes what it should and nothing else ----
+
+def _one_step(config, state=None, batch=None, key=0):
+  networks, state0 = helpers.tiny_setup(config)
+  state0 = state0 if state is None else state
+  step = jax.jit(train_step_lib.make_train_step(config, networks))
+  return state0, step(state0, batch if batch is not None else helpers.random_batch(16),
+                      jax.random.key(key))
+
+
+def test_fresh_latents_change_only_the_generator_update():
+  _, (base, _) = _one_step(_sgd(helpers.tiny_dcgan_config()))
+  _, (fresh, _) = _one_step(_sgd(helpers.tiny_dcgan_config(g_step_fresh_latents=True)))
+  chex.assert_trees_all_equal(base.d_params, fresh.d_params)     # D's update is the same.
+  assert helpers.max_abs_diff(base.g_params, fresh.g_params) > 1e-6
+
+
+@pytest.mark.slow  # 7-10 s: several compiles of the step.
+def test_instance_noise_and_its_annealing():
+  config = _sgd(helpers.tiny_dcgan_config())
+  state0, (base, _) = _one_step(config)
+  _, (noisy, _) = _one_step(_sgd(helpers.tiny_dcgan_config(instance_noise_std=0.5)))
+  assert helpers.max_abs_diff(base.d_params, noisy.d_params) > 1e-6
+  # Annealed linearly to 0 over 4 steps: at step 4 the step equals the noiseless one.
+  at4 = state0.replace(step=jnp.asarray(4, jnp.int32))
+  _, (plain4, _) = _one_step(config, state=at4)
+  annealed = _sgd(helpers.tiny_dcgan_config(instance_noise_std=0.5,
+                                            instance_noise_anneal_steps=4))
+  _, (annealed4, _) = _one_step(annealed, state=at4)
+  chex.assert_trees_all_equal(plain4.d_params, annealed4.d_params)
+  _, (annealed0, _) = _one_step(annealed)                         # Full noise at step 0.
+  chex.assert_trees_all_equal(noisy.d_params, annealed0.d_params)
+
+
+def test_ema_start_step():
+  """Before ema_start_step the average equals the parameters; from it on it lags them."""
+  config = helpers.tiny_dcgan_config(ema_decay=0.9, ema_start_step=3)
+  state0, (early, _) = _one_step(config)
+  chex.assert_trees_all_equal(early.ema_g_params, early.g_params)
+  at3 = state0.replace(step=jnp.asarray(3, jnp.int32))
+  _, (late, _) = _one_step(config, state=at3)
+  decay = min(0.9, 1.0 / 10.0)                                    # Warmup at t = 0.
+  expected = jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p,
+                                    state0.ema_g_params, late.g_params)
+  chex.assert_trees_all_close(late.ema_g_params, expected, atol=1e-7)
+
+
+def test_d_regularizer_adds_its_gradient_to_d_only():
+  """SGD: the L2 term 1/2 w ||theta||^2 adds -lr * w * theta to D's update, nothing to G's
+  own gradient path except through the updated D."""
+  lr, weight = 0.05, 0.1
+  state0, (base, _) = _one_step(_sgd(helpers.tiny_dcgan_config()))
+  config = _sgd(helpers.tiny_dcgan_config(**{'d_regularizer.name': 'l2',
+                                             'd_regularizer.weight': weight}))
+  _, (reg, metrics) = _one_step(config)
+  expected = jax.tree_util.tree_map(lambda b, p: b - lr * weight * p, base.d_params,
+                                    state0.d_params)
+  chex.assert_trees_all_close(reg.d_params, expected, atol=1e-6)
+  assert 'd_regularizer' in metrics
+
+
+@pytest.mark.slow  # 7-10 s: several compiles of the step.
+def test_diffaugment_changes_what_d_sees_and_is_reproducible():
+  config = _sgd(helpers.tiny_dcgan_config(**{'augment.name': 'diffaugment'}))
+  _, (aug, _) = _one_step(config)
+  _, (aug_again, _) = _one_step(config)
+  _, (base, _) = _one_step(_sgd(helpers.tiny_dcgan_config()))
+  chex.assert_trees_all_equal(aug.d_params, aug_again.d_params)
+  assert helpers.max_abs_diff(base.d_params, aug.d_params) > 1e-6
+
+
+@pytest.mark.slow  # 7-10 s: several compiles of the step.
+def test_bfloat16_compute_keeps_float32_params_and_close_numbers():
+  state0, (f32, m32) = _one_step(_sgd(helpers.tiny_dcgan_config()))
+  _, (bf16, m16) = _one_step(_sgd(helpers.tiny_dcgan_config(**{
+      'model.compute_dtype': 'bfloat16'})))
+  for leaf in jax.tree_util.tree_leaves((bf16.g_params, bf16.d_params)):
+    assert leaf.dtype == jnp.float32
+  assert float(m16['d_loss']) != float(m32['d_loss'])            # It did compute in bf16.
+  np.testing.assert_allclose(float(m16['d_loss']), float(m32['d_loss']), rtol=0.05)
+  assert helpers.max_abs_diff(f32.g_params, bf16.g_params) < 0.05 * 0.05 + 1e-3

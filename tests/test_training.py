@@ -1,4 +1,4 @@
-"""End to end: train_and_evaluate, resume, launch/main.py and launch/sample.py."""
+"""End to end: train_and_evaluate, resume, faults, hooks, launch/main.py and launch/sample.py."""
 
 import json
 import os
@@ -12,8 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import train
+from gan_jax import checkpointing, sampling, train
 from tests import helpers
+from tests.test_checkpointing import damage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,8 +35,8 @@ def test_resume_gives_identical_parameters(tfds_data_dir, tmp_path):
   train.train_and_evaluate(_config(tfds_data_dir, 2 * k), str(tmp_path / 'straight'))
   train.train_and_evaluate(_config(tfds_data_dir, k), str(tmp_path / 'resumed'))
   train.train_and_evaluate(_config(tfds_data_dir, 2 * k), str(tmp_path / 'resumed'))
-  *_, straight, step_a = train.load_run(str(tmp_path / 'straight'))
-  *_, resumed, step_b = train.load_run(str(tmp_path / 'resumed'))
+  *_, straight, step_a = sampling.load_run(str(tmp_path / 'straight'))
+  *_, resumed, step_b = sampling.load_run(str(tmp_path / 'resumed'))
   assert step_a == step_b == 2 * k
   chex.assert_trees_all_equal(straight, resumed)
   rows = [json.loads(l) for l in open(tmp_path / 'resumed' / 'metrics.jsonl')]
@@ -50,17 +51,91 @@ def test_resume_with_changed_experiment_is_an_error(tfds_data_dir, tmp_path):
 
 
 def test_nonfinite_loss_stops_and_names_the_step(tfds_data_dir, tmp_path):
+  exploding = {'optim.d.lr': 1e30, 'optim.g.lr': 1e30}
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r'Non-finite loss .* at step \d+: .*No checkpoint was written yet'):
+    train.train_and_evaluate(_config(tfds_data_dir, 50, **exploding), str(tmp_path / 'fresh'))
   config = _config(tfds_data_dir, 2)
   config.checkpoint_every = 1
   train.train_and_evaluate(config, str(tmp_path))
-  config = _config(tfds_data_dir, 50, **{'optim.d.lr': 1e30, 'optim.g.lr': 1e30})
+  config = _config(tfds_data_dir, 50, **exploding)
   config.resume_allow_changes = True
   with pytest.raises(train.NonFiniteLossError,
                      match=r'Non-finite loss or gradient at step 3.*checkpoint \(step 2\) is kept'):
     train.train_and_evaluate(config, str(tmp_path))
-  *_, state, step = train.load_run(str(tmp_path))
+  *_, state, step = sampling.load_run(str(tmp_path))
   assert step == 2
   chex.assert_tree_all_finite(state)
+
+
+def test_hooks_run_at_every_log_step_and_sigterm_in_one_still_checkpoints(tfds_data_dir,
+                                                                         tmp_path):
+  config = _config(tfds_data_dir, 5)
+  config.log_every = 2
+  calls = []
+
+  def hook(step, state, networks):  # The state is only valid during the call: copy it.
+    calls.append((step, jax.device_get(state), networks))
+    if step == 4 and len(calls) == 2:  # A preemption arriving while the step's actions run.
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  train.train_and_evaluate(config, str(tmp_path), hooks=[hook])
+  assert [step for step, *_ in calls] == [2, 4]
+  assert os.listdir(tmp_path / 'checkpoints') == ['4']       # Saved although not due.
+  train.train_and_evaluate(config, str(tmp_path), hooks=[hook])  # Resumes: the last step.
+  assert [step for step, *_ in calls] == [2, 4, 5]
+  assert [int(state.step) for _, state, _ in calls] == [2, 4, 5]
+  *_, saved, _ = sampling.load_run(str(tmp_path))
+  chex.assert_trees_all_equal(calls[-1][1], saved)
+  assert calls[-1][2].data_shape == (28, 28, 1)
+
+
+@pytest.mark.parametrize('field,value', [
+    ('num_train_steps', -5), ('num_train_steps', 0), ('batch_size', 0), ('log_every', 0),
+    ('sample_every', -1), ('checkpoint_every', 0), ('keep_checkpoints', 0),
+    ('eval_every', -1), ('d_steps_per_g_step', 0), ('num_sample_images', 0)])
+def test_bad_counts_and_intervals_fail_before_training(tmp_path, field, value):
+  config = helpers.tiny_dcgan_config(**{field: value})
+  with pytest.raises(train.ConfigError, match=rf'config.{field}={value} is invalid.*'
+                     rf'--config.{field}=N'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+  config[field] = 0 if field == 'eval_every' else 1   # The smallest valid value passes.
+  train.validate_config(config)
+
+
+def test_main_rejects_a_negative_step_count(tmp_path):
+  proc = _run(['launch/main.py', '--config=configs/dcgan.py:smoke', f'--workdir={tmp_path / "r"}',
+               '--config.num_train_steps=-5'], timeout=120)
+  assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+  assert 'config.num_train_steps=-5 is invalid' in proc.stderr
+  assert 'steps 0..' not in proc.stdout and not (tmp_path / 'r').exists()
+
+
+@pytest.mark.slow  # ~9 s: trains, damages a checkpoint, resumes.
+def test_resume_skips_a_damaged_latest_checkpoint(tfds_data_dir, tmp_path, capsys):
+  config = _config(tfds_data_dir, 4)
+  config.checkpoint_every = 2
+  train.train_and_evaluate(config, str(tmp_path))
+  damage(str(tmp_path / 'checkpoints' / '4'), 'state')
+  capsys.readouterr()
+  assert sampling.load_run(str(tmp_path))[-1] == 2             # sample.py / evaluate.py
+  out = capsys.readouterr().out
+  assert 'step 4 is damaged' in out and (tmp_path / 'checkpoints' / '4').is_dir()
+
+  config = _config(tfds_data_dir, 6)
+  config.checkpoint_every = 2
+  train.train_and_evaluate(config, str(tmp_path))
+  out = capsys.readouterr().out
+  assert 'step 4 is damaged' in out and 'Resuming from step 2' in out
+  assert (tmp_path / 'checkpoints_unreadable' / '4' / 'state').is_dir()  # Kept, set aside.
+  assert sorted(int(d) for d in os.listdir(tmp_path / 'checkpoints')) == [2, 4, 6]
+  assert sampling.load_run(str(tmp_path))[-1] == 6
+
+  for step in (2, 4, 6):
+    damage(str(tmp_path / 'checkpoints' / str(step)), 'config')
+  with pytest.raises(checkpointing.UnreadableCheckpointError, match='No checkpoint in .* loads'):
+    train.train_and_evaluate(config, str(tmp_path))
 
 
 def _run(args, **kw):

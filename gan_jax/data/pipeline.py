@@ -35,7 +35,7 @@ def batch_for_step(examples, step: int, global_batch: int, n_critic: int,
   base = step * global_batch * n_critic
   items = [examples[base + i * global_batch + process_index * local + j]
            for i in range(n_critic) for j in range(local)]
-  batch = {k: np.stack([it[k] for it in items]) for k in ('image', 'label')}
+  batch = {k: np.stack([it[k] for it in items]) for k in items[0]}  # Every key of an example.
   if n_critic > 1:
     batch = {k: v.reshape(n_critic, local, *v.shape[1:]) for k, v in batch.items()}
   return batch

@@ -2,7 +2,9 @@
 
 `load_source(dataset_config, seed)` returns a `Source`: a sequence of examples
 {'image': float32 array in [-1, 1] (or raw 2-D points for toy data), 'label': int32}, with
-the data shape and number of classes. Small datasets are held in memory.
+the data shape and number of classes. Small datasets are held in memory. Image-to-image
+sources (gan_jax/data/paired.py, unpaired.py) add 'condition' (G's input image) and
+'condition_label' to each example and set `Source.condition_shape`.
 """
 
 import dataclasses
@@ -26,6 +28,7 @@ class Source:
   data_shape: tuple[int, ...]
   num_classes: Optional[int]
   description: str
+  condition_shape: Optional[tuple[int, ...]] = None  # Shape of 'condition' (image-to-image).
 
   def __len__(self):
     return len(self.examples)
@@ -98,7 +101,8 @@ def _tfds_builder(name: str, data_dir: str):
     builder = tfds.builder(name, data_dir=data_dir or None)
   except Exception as e:  # tfds raises several types for unknown names.
     raise ValueError(f'Unknown dataset {name!r}: {e}. Use a TFDS name (e.g. mnist, cifar10), '
-                     f"'embedded_mnist', 'image_folder' or one of {TOY_DATASETS}.") from e
+                     f"'embedded_mnist', 'image_folder', 'paired_digits', 'unpaired_digits' "
+                     f'or one of {TOY_DATASETS}.') from e
   return builder
 
 
@@ -185,9 +189,16 @@ def load_source(cfg: ml_collections.ConfigDict, seed: int = 0) -> Source:
     return _load_toy(cfg, seed)
   if cfg.name == 'image_folder':
     return _load_image_folder(cfg)
+  if cfg.name == 'paired_digits':
+    from gan_jax.data import paired  # pylint: disable=g-import-not-at-top
+    return paired.load(cfg)
+  from gan_jax.data import unpaired  # pylint: disable=g-import-not-at-top
+  if unpaired.is_unpaired(cfg.name):
+    return unpaired.load(cfg, seed)
   return _load_tfds(cfg)
 
 
 def describe(source: Source) -> dict[str, Any]:
   return {'description': source.description, 'data_shape': list(source.data_shape),
-          'num_classes': source.num_classes, 'num_examples': len(source)}
+          'num_classes': source.num_classes, 'num_examples': len(source),
+          'condition_shape': list(source.condition_shape) if source.condition_shape else None}

@@ -6,7 +6,7 @@
   grid25: 25 Gaussians with means {-4, -2, 0, 2, 4}^2 (row-major: x outer, y inner),
           isotropic std 0.05.
 A sample picks a mode uniformly at random and adds std * N(0, I). The data are NOT scaled to
-[-1, 1]: use a generator with a linear output (model.output_activation='linear').
+[-1, 1]: use a generator with a linear output (model.mlp.output_activation='linear').
 """
 
 from typing import Callable, Union

@@ -26,6 +26,7 @@ from gan_jax.metrics.classifier import histogram_kl
 from gan_jax.metrics.classifier import label_distribution
 from gan_jax.metrics.classifier import load_classifier
 from gan_jax.metrics.classifier import save_classifier
+from gan_jax.metrics.classifier import top1_agreement
 from gan_jax.metrics.classifier import train_classifier
 from gan_jax.metrics.frechet import feature_statistics
 from gan_jax.metrics.frechet import frechet_distance

@@ -135,10 +135,19 @@ def classifier_features(variables, images, *, batch_size=1000):
   return jnp.concatenate(feats), jnp.concatenate(logits)
 
 
+def top1_agreement(logits, labels):
+  """Fraction of rows of logits (N, K) whose argmax equals the label (N,): accuracy, or class
+  preservation when the labels are the classes of a translation's source images."""
+  logits, labels = jnp.asarray(logits), jnp.asarray(labels)
+  if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+    raise ValueError(f'Need logits (N, K) and one label per row; got {logits.shape} and '
+                     f'{labels.shape}.')
+  return jnp.mean(jnp.argmax(logits, -1) == labels)
+
+
 def classifier_accuracy(variables, images, labels):
   """Fraction of images whose argmax prediction equals the label."""
-  return jnp.mean(jnp.argmax(classifier_features(variables, images)[1], -1)
-                  == jnp.asarray(labels))
+  return top1_agreement(classifier_features(variables, images)[1], labels)
 
 
 def classifier_frechet_distance(variables, real_images, fake_images):

@@ -8,8 +8,14 @@ name otherwise) without being baked into the parameters.
 
 Adding an architecture: write `build(model_config, data_shape, num_classes)` returning
 `(make_generator, make_discriminator)`, each `axis_name -> nn.Module`, and register it in
-ARCHITECTURES. Generator modules are called `g(z, labels, train=...)` and return samples in
-the data range [-1, 1]; discriminator modules `d(x, labels, train=...)` return logits (N,).
+ARCHITECTURES. Generator modules are called `g(inputs, labels, train=...)` and return samples
+in the data range [-1, 1]; discriminator modules `d(inputs, labels, train=...)` return logits
+((N,), or (N, h, w) patch logits: the losses average over every element) or a pytree of them.
+`inputs` is what the objective feeds: latents (N, latent_dim) by default, a condition image,
+or a dict of images. An architecture whose inputs are not latents / data-shaped images takes
+`condition_shape` (the data source's, e.g. the input image of image-to-image translation) and
+returns `(make_generator, make_discriminator, io)` with
+`io = {'generator_input': shapes, 'discriminator_input': shapes}` (per-example shape pytrees).
 Mutable state (BatchNorm statistics, spectral-norm vectors) lives in 'batch_stats'.
 """
 
@@ -21,18 +27,24 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.models import cyclegan
 from gan_jax.models import dcgan
 from gan_jax.models import mlp
 from gan_jax.models import resnet
+from gan_jax.models import unet
 
 Variables = Mapping[str, Any]
 ModuleFactory = Callable[[Optional[str]], nn.Module]
 MUTABLE_COLLECTIONS = ('batch_stats',)
+# Architectures whose generator translates an input image (built with `condition_shape`).
+CONDITION_ARCHITECTURES: tuple[str, ...] = ('pix2pix', 'cyclegan')
 
-ARCHITECTURES: dict[str, Callable[..., tuple[ModuleFactory, ModuleFactory]]] = {
+ARCHITECTURES: dict[str, Callable[..., tuple]] = {
     'dcgan': dcgan.build,
     'mlp': mlp.build,
     'resnet': resnet.build,
+    'pix2pix': unet.build,         # U-Net G, PatchGAN D on (condition, image) pairs.
+    'cyclegan': cyclegan.build,    # Two ResNet-block G's, two PatchGAN D's.
 }
 
 
@@ -51,6 +63,10 @@ class Networks:
   data_shape: tuple[int, ...]
   num_classes: Optional[int]
   latent_distribution: str = 'normal'
+  # Per-example input shapes (pytrees of tuples); None = (latent_dim,) and data_shape.
+  generator_input_shape: Any = None
+  discriminator_input_shape: Any = None
+  condition_shape: Optional[tuple[int, ...]] = None
 
   # ---- latents -------------------------------------------------------------------------
   def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
@@ -70,11 +86,17 @@ class Networks:
   def _dummy_labels(self, num: int) -> Optional[jax.Array]:
     return jnp.zeros((num,), jnp.int32) if self.num_classes else None
 
+  @staticmethod
+  def _zeros(shapes, num: int):
+    return jax.tree_util.tree_map(lambda s: jnp.zeros((num, *s), jnp.float32), shapes,
+                                  is_leaf=lambda s: isinstance(s, tuple))
+
   # ---- generator -----------------------------------------------------------------------
   def generator_init(self, key: jax.Array) -> dict:
-    z = jnp.zeros((2, self.latent_dim), jnp.float32)
+    shapes = self.generator_input_shape or (self.latent_dim,)
     return dict(self.make_generator(None).init(
-        {'params': key, 'dropout': key}, z, self._dummy_labels(2), train=False))
+        {'params': key, 'dropout': key}, self._zeros(shapes, 2), self._dummy_labels(2),
+        train=False))
 
   def generator_apply(self, variables: Variables, z: jax.Array,
                       labels: Optional[jax.Array] = None, *, train: bool,
@@ -85,9 +107,10 @@ class Networks:
 
   # ---- discriminator -------------------------------------------------------------------
   def discriminator_init(self, key: jax.Array) -> dict:
-    x = jnp.zeros((2, *self.data_shape), jnp.float32)
+    shapes = self.discriminator_input_shape or self.data_shape
     return dict(self.make_discriminator(None).init(
-        {'params': key, 'dropout': key}, x, self._dummy_labels(2), train=False))
+        {'params': key, 'dropout': key}, self._zeros(shapes, 2), self._dummy_labels(2),
+        train=False))
 
   def discriminator_apply(self, variables: Variables, x: jax.Array,
                           labels: Optional[jax.Array] = None, *, train: bool,
@@ -106,16 +129,31 @@ def _apply(module, variables, inputs, labels, train, rngs):
 
 
 def build_networks(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
-                   num_classes: Optional[int] = None) -> Networks:
-  """Builds the architecture named by `model_config.name` for data of `data_shape`."""
+                   num_classes: Optional[int] = None,
+                   condition_shape: Optional[tuple[int, ...]] = None) -> Networks:
+  """Builds the architecture named by `model_config.name` for data of `data_shape` (and G
+  inputs of `condition_shape`, for architectures that translate images)."""
   name = model_config.name
   if name not in ARCHITECTURES:
     raise ValueError(f'Unknown model.name {name!r}; choose one of {sorted(ARCHITECTURES)}.')
-  make_g, make_d = ARCHITECTURES[name](model_config, tuple(data_shape), num_classes)
+  builder = ARCHITECTURES[name]
+  if name in CONDITION_ARCHITECTURES:
+    if condition_shape is None:
+      raise ValueError(f'model.name={name!r} translates an input image, but the dataset gives '
+                       'none; use a paired or unpaired dataset (dataset.name='
+                       "'paired_digits' or 'unpaired_digits').")
+    built = builder(model_config, tuple(data_shape), num_classes,
+                    condition_shape=tuple(condition_shape))
+  else:
+    built = builder(model_config, tuple(data_shape), num_classes)
+  make_g, make_d, io = built if len(built) == 3 else (*built, {})
   return Networks(make_generator=make_g, make_discriminator=make_d,
                   latent_dim=int(model_config.latent_dim), data_shape=tuple(data_shape),
                   num_classes=num_classes,
-                  latent_distribution=model_config.get('latent_distribution', 'normal'))
+                  latent_distribution=model_config.latent_distribution,
+                  generator_input_shape=io.get('generator_input'),
+                  discriminator_input_shape=io.get('discriminator_input'),
+                  condition_shape=None if condition_shape is None else tuple(condition_shape))
 
 
 def count_params(variables: Variables) -> int:

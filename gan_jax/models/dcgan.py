@@ -9,20 +9,26 @@ Conv(k=base, s=1, p=0) to one logit. Weights ~ N(0, 0.02), BN scale ~ N(1, 0.02)
 With base 4 and 64x64x3 this is exactly the PyTorch examples' DCGAN (ngf = ndf = 64);
 28x28 uses base 7 (two up/down-sampling stages), 32x32 base 4 (three stages).
 
-Options (model_config.get, default; the defaults give the network above):
-  conv_transpose_impl / conv_impl ('space_to_depth'): how G's transposed and D's strided
+Config fields (configs/default.py holds the defaults; the defaults give the network above):
+  model.dcgan.conv_transpose_impl / conv_impl: how G's transposed and D's strided
     convolutions are computed (gan_jax.models.layers); every choice is the same function of
     the same parameters, only the speed of the gradients differs.
-  d_spectral_norm (False), g_spectral_norm (False): wrap every (transposed) convolution of
-    D / G in flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to
-    (k*k*C_in, C_out), `spectral_norm_steps` (1) power iterations per call, u and sigma in
-    'batch_stats', updated only when train=True). BatchNorm layers are kept.
-  d_dropout (0.0): dropout rate after each LeakyReLU of D (rng name 'dropout').
-  d_normalization ('batch'): normalization after each D convolution but the first:
+  model.dcgan.d_normalization: normalization after each D convolution but the first:
     'batch' (BatchNorm, as DCGAN), 'layer' (LayerNorm over H, W, C of each example with a
     per-channel scale and bias, as the WGAN-GP critic of Gulrajani et al. 2017) or 'none'.
     Gradient penalties need 'layer' or 'none': BatchNorm in D mixes the examples of a batch,
     so grad_x sum_i D(x_i) is no longer the per-example input gradient.
+  model.d_spectral_norm, g_spectral_norm: wrap every (transposed) convolution of D / G in
+    flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to (k*k*C_in, C_out),
+    `spectral_norm_steps` power iterations per call, u and sigma in 'batch_stats', updated
+    only when train=True). BatchNorm layers are kept.
+  model.d_dropout: dropout rate after each LeakyReLU of D (rng name 'dropout').
+  model.compute_dtype: 'bfloat16' computes convolutions in bfloat16 (float32 params).
+  model.g_conditioning ('concat': [z, E[y]] into the first layer; 'cbn': every BN of G
+    conditional, tables initialized N(1, 0.02) like the plain scales), d_conditioning
+    ('concat': label channels appended to the image; 'projection'), d_class_head, d_q_head:
+    gan_jax.models.conditioning, with phi(x) = the flattened last feature map of D.
+BatchNorm is gan_jax.models.normalization's (two-pass variance, PyTorch's momentum and eps).
 """
 
 from typing import Any, Optional
@@ -32,32 +38,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import layers
+from gan_jax.models import normalization as norm_lib
+from gan_jax.models import options
 
 dcgan_weight_init = nn.initializers.normal(stddev=0.02)
 
-
-def _bn_scale_init(key, shape, dtype=jnp.float32):
-  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
-
-
-def _batch_norm(train: bool, axis_name: Optional[str], name: str) -> nn.BatchNorm:
-  # momentum 0.9 == PyTorch's momentum 0.1; eps as PyTorch.
-  # Two-pass variance (mean of squared deviations): E[x^2]-E[x]^2 cancels badly in float32
-  # for DCGAN's small initial activations, and then depends on the device summation order.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      use_fast_variance=False,
-                      axis_name=axis_name if train else None, scale_init=_bn_scale_init,
-                      name=name)
-
-
 D_NORMALIZATIONS = ('batch', 'layer', 'none')
-
-
-def _layer_norm(name: str) -> nn.LayerNorm:
-  # Per example over (H, W, C), per-channel scale/bias: Gulrajani et al.'s Layernorm([1,2,3]).
-  return nn.LayerNorm(epsilon=1e-5, reduction_axes=(-3, -2, -1), feature_axes=-1,
-                      use_fast_variance=False, name=name)
 
 
 def _geometry(image_size: int) -> tuple[int, int]:
@@ -81,12 +69,15 @@ class DCGANGenerator(nn.Module):
   dtype: Any = None
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
+  conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
                train: bool) -> jax.Array:
-    del labels  # Unconditional.
+    cond = self.conditioning
     base, stages = _geometry(self.image_shape[0])
+    if cond.g == 'concat':
+      z = cond_lib.concat_label_embedding(z, labels, cond)
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
     features = self.width * 2 ** (stages - 1)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
@@ -96,7 +87,8 @@ class DCGANGenerator(nn.Module):
                                      name='project')
     x = layers.apply_layer(project, x, **sn)
     for i in range(stages):
-      x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
+      x = cond_lib.generator_batch_norm(x, labels, cond, train=train, axis_name=self.axis_name,
+                                        scale_init=norm_lib.bn_scale_init, name=f'bn{i}')
       x = nn.relu(x)
       last = i == stages - 1
       features = self.image_shape[-1] if last else features // 2
@@ -117,13 +109,17 @@ class DCGANDiscriminator(nn.Module):
   dropout: float = 0.0
   normalization: str = 'batch'
   conv_impl: str = layers.DEFAULT_CONV_IMPLEMENTATION
+  conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
-               train: bool) -> jax.Array:
-    del labels
+               train: bool) -> Any:
+    """Logits (N,), or a dict {'logit', heads...} when a head is on."""
+    cond = self.conditioning
     base, stages = _geometry(self.image_shape[0])
     x = x.astype(self.dtype or x.dtype)
+    if cond.d == 'concat':
+      x = cond_lib.concat_label_map(x, labels, cond)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
     for i in range(stages):
       conv = layers.Conv2D(self.width * 2 ** i, 4, 2, 1, use_bias=False,
@@ -131,49 +127,49 @@ class DCGANDiscriminator(nn.Module):
                            dtype=self.dtype, name=f'down{i}')
       x = layers.apply_layer(conv, x, **sn)
       if i > 0 and self.normalization == 'batch':
-        x = _batch_norm(train, self.axis_name, f'bn{i}')(x)
+        x = norm_lib.normalization('batch', train=train, axis_name=self.axis_name,
+                                   scale_init=norm_lib.bn_scale_init, name=f'bn{i}')(x)
       elif i > 0 and self.normalization == 'layer':
-        x = _layer_norm(f'ln{i}')(x)
+        x = norm_lib.normalization('layer', train=train, name=f'ln{i}')(x)
       x = nn.leaky_relu(x, 0.2)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
+    features = x.reshape(x.shape[0], -1)  # phi(x): the logit conv is a Dense on it.
+    self.sow('intermediates', 'features', features)
     logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
                     kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
-    x = layers.apply_layer(logit, x, **sn)
-    return x.reshape(x.shape[0]).astype(jnp.float32)
+    logit = layers.apply_layer(logit, x, **sn)
+    logit = logit.reshape(x.shape[0]).astype(jnp.float32)
+    return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
+                                         spectral_norm=self.spectral_norm,
+                                         n_steps=self.spectral_norm_steps, dtype=self.dtype)
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
           num_classes: Optional[int]):
-  del num_classes
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError(f'DCGAN needs square images (H, W, C); got data shape {data_shape}. '
                      'Use model.name=mlp for vector data.')
-  dtype = jnp.bfloat16 if model_config.get('compute_dtype', 'float32') == 'bfloat16' else None
-  impl = model_config.get('conv_transpose_impl', layers.DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION)
-  conv_impl = model_config.get('conv_impl', layers.DEFAULT_CONV_IMPLEMENTATION)
-  for name, value, choices in (('conv_transpose_impl', impl, layers.CONV_TRANSPOSE_IMPLEMENTATIONS),
-                               ('conv_impl', conv_impl, layers.CONV_IMPLEMENTATIONS)):
-    if value not in choices:
-      raise ValueError(f'Unknown model.{name} {value!r}; choose one of {sorted(choices)}.')
-  sn_steps = int(model_config.get('spectral_norm_steps', 1))
-  g_sn = bool(model_config.get('g_spectral_norm', False))
-  d_sn = bool(model_config.get('d_spectral_norm', False))
-  dropout = float(model_config.get('d_dropout', 0.0))
-  if not 0.0 <= dropout < 1.0:
-    raise ValueError(f'model.d_dropout is a rate in [0, 1); got {dropout}.')
-  d_norm = model_config.get('d_normalization', 'batch')
-  if d_norm not in D_NORMALIZATIONS:
-    raise ValueError(f'Unknown model.d_normalization {d_norm!r}; choose one of '
-                     f'{D_NORMALIZATIONS}.')
+  dtype = options.compute_dtype(model_config.compute_dtype)
+  own = model_config.dcgan
+  for name, choices in (('conv_transpose_impl', layers.CONV_TRANSPOSE_IMPLEMENTATIONS),
+                        ('conv_impl', layers.CONV_IMPLEMENTATIONS)):
+    options.check_choice(own[name], choices, f'model.dcgan.{name}')
+  dropout = options.check_rate(model_config.d_dropout, 'model.d_dropout')
+  options.check_choice(own.d_normalization, D_NORMALIZATIONS, 'model.dcgan.d_normalization')
+  sn_steps = int(model_config.spectral_norm_steps)
+  cond = cond_lib.from_config(model_config, num_classes, 'dcgan')
 
   def make_generator(axis_name):
-    return DCGANGenerator(data_shape, model_config.g_width, axis_name, impl, dtype,
-                          spectral_norm=g_sn, spectral_norm_steps=sn_steps)
+    return DCGANGenerator(data_shape, model_config.g_width, axis_name, own.conv_transpose_impl,
+                          dtype, spectral_norm=bool(model_config.g_spectral_norm),
+                          spectral_norm_steps=sn_steps, conditioning=cond)
 
   def make_discriminator(axis_name):
     return DCGANDiscriminator(data_shape, model_config.d_width, axis_name, dtype,
-                              spectral_norm=d_sn, spectral_norm_steps=sn_steps,
-                              dropout=dropout, normalization=d_norm, conv_impl=conv_impl)
+                              spectral_norm=bool(model_config.d_spectral_norm),
+                              spectral_norm_steps=sn_steps, dropout=dropout,
+                              normalization=own.d_normalization, conv_impl=own.conv_impl,
+                              conditioning=cond)
 
   return make_generator, make_discriminator

@@ -1,51 +1,78 @@
-"""Layers shared by the architectures.
+"""Convolution layers shared by the architectures, and `apply_layer`.
 
-`ConvTranspose2D` is a transposed convolution with PyTorch's (kernel, stride, padding)
-semantics: output size (H - 1) * stride - 2 * padding + kernel. Its kernel has the layout
-(kernel, kernel, in_features, out_features), with `kernel[a, b, i, o]` equal to PyTorch's
+`Conv2D` is a square-kernel convolution with symmetric padding, the same parameters
+('kernel' (k, k, C_in, C_out), 'bias') and function as `nn.Conv`. `ConvTranspose2D` is a
+transposed convolution with PyTorch's (kernel, stride, padding) semantics: output size
+(H - 1) * stride - 2 * padding + kernel, `kernel[a, b, i, o]` equal to PyTorch's
 `ConvTranspose2d.weight[i, o, a, b]`, so weights move between the two without flips.
 
-Implementations (all compute the same function of the same parameters; pick by name from
-CONV_TRANSPOSE_IMPLEMENTATIONS):
+Both compute their function with an implementation picked by name
+(CONV_IMPLEMENTATIONS, CONV_TRANSPOSE_IMPLEMENTATIONS; the functions live in
+`gan_jax.models.conv_kernels`). Every implementation is the same function of the same
+parameters, so switching never changes a checkpoint; only the speed of the gradients and
+the autodiff modes differ:
 
-* 'xla': the textbook lhs-dilated convolution. Its kernel gradient compiles to a very slow
-  kernel on XLA:CPU (a dilated-input convolution; ~10x slower than a matmul).
-* 'phase': sub-pixel (phase) decomposition (Shi et al. 2016, "Real-time single image and
-  video super-resolution ..."; Dumoulin & Visin 2016, sec. 4). A stride-s transposed conv
-  is s*s ordinary stride-1 convolutions of the *un-dilated* input, one per output phase
-  (r_y, r_x), whose sub-kernels are strided, flipped slices of the kernel. All phases share
-  one J x J window (J = 3 for k=4, s=2, p=1), so it is a single stride-1 convolution to
-  s*s*C_out channels with a gathered kernel, followed by depth-to-space. Every gradient is
-  then an ordinary convolution.
-* 'phase_matmul': the same decomposition with the convolution written as J*J shifted
-  slices concatenated along channels (im2col) and one matmul; every gradient is a matmul
-  plus slicing/padding.
-* 'space_to_depth' (DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION, fastest on CPU): the adjoint of
-  a strided convolution computed as a stride-1 J x J convolution in space-to-depth space
-  (exact window, no zeros multiplied), with XLA's strided convolution as its input gradient
-  and a matmul kernel gradient; see the section "Space-to-depth forms" below. `Conv2D` has
-  the same implementation for the strided convolution (DEFAULT_CONV_IMPLEMENTATION).
-* 'xla_matmul_grad': XLA's forward
-  and input gradient, which are fast, and a `jax.custom_vjp` kernel gradient written as
-  k*k strided slices of the cotangent and one matmul (no multiplications by zeros, unlike
-  the phase forms, whose 3x3 window wastes 36/16 of the work for k=4, s=2). Being a
-  custom_vjp it supports reverse mode to any order (grad of grad) but not forward mode
-  (`jax.jvp`, `jax.jacfwd`); use 'phase' or 'phase_matmul' where forward mode is needed.
-
-In all but 'xla', a 1x1 input (the DCGAN projection from z, k=base, s=1, p=0) is a dense
-layer: (N, C_in) @ (C_in, k*k*C_out).
+* 'xla': XLA's own convolution. Fast on GPU/TPU; supports forward mode (`jax.jvp`). On
+  XLA:CPU the transposed convolution's kernel gradient is ~10x slower than a matmul.
+* 'space_to_depth': the fastest on CPU: stride-1 convolutions in space-to-depth space as a
+  custom-VJP pair, with a kernel gradient timed per layer shape (see conv_kernels).
+  Reverse mode of any order, no forward mode.
+* 'phase', 'phase_matmul' (transposed only), 'xla_matmul_grad': earlier CPU forms.
+* 'auto' (DEFAULT_CONV_IMPLEMENTATION, DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION):
+  'space_to_depth' where `jax.default_backend()` is 'cpu', 'xla' elsewhere (GPU, TPU),
+  resolved when the layer is traced (`init` / `apply`, i.e. when the network function is
+  built), by `resolve_implementation`.
 """
 
-import functools
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Optional
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import numpy as np
-from jax import lax
+
+from gan_jax.models import conv_kernels
 
 Initializer = Any
+
+AUTO = 'auto'
+DEFAULT_CONV_IMPLEMENTATION = AUTO
+DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = AUTO
+
+
+def resolve_implementation(name: str, backend: Optional[str] = None) -> str:
+  """'auto' -> 'space_to_depth' on the CPU backend, 'xla' on any other (GPU, TPU); other
+  names unchanged. `backend` defaults to `jax.default_backend()`."""
+  if name != AUTO:
+    return name
+  backend = backend or jax.default_backend()
+  return 'space_to_depth' if backend == 'cpu' else 'xla'
+
+
+def conv_auto(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """`conv_kernels.conv_xla` in the implementation 'auto' resolves to."""
+  return CONV_IMPLEMENTATIONS[resolve_implementation(AUTO)](x, kernel, stride, padding)
+
+
+def conv_transpose_auto(x: jax.Array, kernel: jax.Array, stride: int,
+                        padding: int) -> jax.Array:
+  """`conv_kernels.conv_transpose_xla` in the implementation 'auto' resolves to."""
+  return CONV_TRANSPOSE_IMPLEMENTATIONS[resolve_implementation(AUTO)](x, kernel, stride,
+                                                                      padding)
+
+
+CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
+    AUTO: conv_auto,
+    'xla': conv_kernels.conv_xla,
+    'xla_matmul_grad': conv_kernels.conv_xla_matmul_grad,
+    'space_to_depth': conv_kernels.conv_space_to_depth,
+}
+CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
+    AUTO: conv_transpose_auto,
+    'xla': conv_kernels.conv_transpose_xla,
+    'phase': conv_kernels.conv_transpose_phase,
+    'phase_matmul': conv_kernels.conv_transpose_phase_matmul,
+    'xla_matmul_grad': conv_kernels.conv_transpose_xla_matmul_grad,
+    'space_to_depth': conv_kernels.conv_transpose_space_to_depth,
+}
 
 
 def apply_layer(layer: nn.Module, x: jax.Array, *, spectral_norm: bool, n_steps: int,
@@ -55,389 +82,6 @@ def apply_layer(layer: nn.Module, x: jax.Array, *, spectral_norm: bool, n_steps:
   if spectral_norm:
     return nn.SpectralNorm(layer, n_steps=n_steps)(x, update_stats=train)
   return layer(x)
-
-
-def conv_transpose_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-  """Transposed convolution as XLA's lhs-dilated convolution (the textbook formulation).
-
-  Args:
-    x: (N, H, W, C_in).
-    kernel: (k, k, C_in, C_out), PyTorch orientation (see module docstring).
-    stride: upsampling factor.
-    padding: PyTorch `padding`, 0 <= padding <= k - 1.
-  Returns:
-    (N, (H - 1) * stride - 2 * padding + k, ..., C_out).
-  """
-  k = kernel.shape[0]
-  pad = k - 1 - padding
-  return lax.conv_general_dilated(
-      x,
-      jnp.flip(kernel, axis=(0, 1)),
-      window_strides=(1, 1),
-      padding=((pad, pad), (pad, pad)),
-      lhs_dilation=(stride, stride),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-  )
-
-
-# ---------------------------------------------------------------------------------------
-# Phase (sub-pixel) decomposition.
-#
-# One spatial axis, full (uncropped) output index t = i * s + a (input i, kernel tap a),
-# PyTorch output o = t - p. Write o = s * q + r with phase r in [0, s). With
-# c_r = (r + p) % s and d_r = (r + p) // s, the taps that reach phase r are a = s * m + c_r
-# and they read input i = q + d_r - m. So output phase r at q is a stride-1 correlation of x
-# over offsets j = d_r - m with sub-kernel w[s * (d_r - j) + c_r]. Taking the union window
-# [j_min, j_max] over phases (J = j_max - j_min + 1 taps), with zeros where a phase has no
-# tap, gives one convolution for all phases.
-# ---------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _phase_geometry(size: int, k: int, s: int, p: int):
-  """Static tap table for one axis: (taps (J, s) with k meaning 'zero', j_min, Q, pads)."""
-  out = (size - 1) * s - 2 * p + k
-  if out <= 0:
-    raise ValueError(f'Transposed conv of size {size} with k={k}, s={s}, p={p} is empty.')
-  offsets = {}
-  for r in range(s):
-    c, d = (r + p) % s, (r + p) // s
-    for m in range(-(-(k - c) // s)):  # ceil((k - c) / s) taps with a = s*m + c < k.
-      offsets[(r, d - m)] = s * m + c
-  js = [j for (_, j) in offsets]
-  j_min, j_max = min(js), max(js)
-  window = j_max - j_min + 1
-  taps = np.full((window, s), k, dtype=np.int32)  # index k -> the zero row appended below.
-  for (r, j), a in offsets.items():
-    taps[j - j_min, r] = a
-  q = -(-out // s)  # Positions per phase (ceil); the last partial block is cropped.
-  pad_lo = -j_min
-  pad_hi = (q - 1 + j_max) - (size - 1)
-  return taps, window, q, out, pad_lo, pad_hi
-
-
-def phase_kernel(kernel: jax.Array, stride: int, padding: int, in_h: int, in_w: int):
-  """Gathers the (J_y, J_x, C_in, s*s*C_out) stride-1 kernel of all output phases."""
-  k, _, cin, cout = kernel.shape
-  s = stride
-  ty, jy, *_ = _phase_geometry(in_h, k, s, padding)
-  tx, jx, *_ = _phase_geometry(in_w, k, s, padding)
-  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # Row/col k are zeros.
-  # (J_y, J_x, s, s, C_in, C_out): [jy, jx, ry, rx] -> kernel[ty[jy, ry], tx[jx, rx]].
-  gathered = padded[ty[:, None, :, None], tx[None, :, None, :]]
-  gathered = gathered.transpose(0, 1, 4, 2, 3, 5)
-  return gathered.reshape(jy, jx, cin, s * s * cout)
-
-
-def _depth_to_space(y: jax.Array, s: int, out_h: int, out_w: int) -> jax.Array:
-  n, qh, qw, c = y.shape
-  cout = c // (s * s)
-  y = y.reshape(n, qh, qw, s, s, cout).transpose(0, 1, 3, 2, 4, 5)
-  y = y.reshape(n, qh * s, qw * s, cout)
-  if qh * s != out_h or qw * s != out_w:
-    y = y[:, :out_h, :out_w]
-  return y
-
-
-def _dense_from_1x1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-  """A 1x1 input: every output pixel sees exactly one tap, so it is one matmul."""
-  k, _, cin, cout = kernel.shape
-  w = kernel[padding:k - padding, padding:k - padding]
-  out = w.shape[0]
-  w = w.transpose(2, 0, 1, 3).reshape(cin, out * out * cout)
-  y = jnp.dot(x.reshape(x.shape[0], cin), w)
-  return y.reshape(x.shape[0], out, out, cout)
-
-
-def _phase_common(x, kernel, stride, padding):
-  n, h, w, _ = x.shape
-  k = kernel.shape[0]
-  _, _, qh, oh, ply, phy = _phase_geometry(h, k, stride, padding)
-  _, _, qw, ow, plx, phx = _phase_geometry(w, k, stride, padding)
-  # lax.pad accepts negative padding (crops), which some (k, s, p) combinations need.
-  xp = lax.pad(x, jnp.zeros((), x.dtype),
-               ((0, 0, 0), (ply, phy, 0), (plx, phx, 0), (0, 0, 0)))
-  return xp, phase_kernel(kernel, stride, padding, h, w), (qh, qw, oh, ow)
-
-
-def conv_transpose_phase(x: jax.Array, kernel: jax.Array, stride: int,
-                         padding: int) -> jax.Array:
-  """Sub-pixel decomposition: one stride-1 convolution to s*s*C_out, then depth-to-space."""
-  if x.shape[1] == 1 and x.shape[2] == 1:
-    return _dense_from_1x1(x, kernel, padding)
-  xp, kp, (_, _, oh, ow) = _phase_common(x, kernel, stride, padding)
-  y = lax.conv_general_dilated(xp, kp, (1, 1), 'VALID',
-                               dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  return _depth_to_space(y, stride, oh, ow)
-
-
-def conv_transpose_phase_matmul(x: jax.Array, kernel: jax.Array, stride: int,
-                                padding: int) -> jax.Array:
-  """Sub-pixel decomposition with the stride-1 convolution as im2col + one matmul."""
-  if x.shape[1] == 1 and x.shape[2] == 1:
-    return _dense_from_1x1(x, kernel, padding)
-  xp, kp, (qh, qw, oh, ow) = _phase_common(x, kernel, stride, padding)
-  jy, jx, cin, cphase = kp.shape
-  patches = jnp.concatenate(
-      [xp[:, a:a + qh, b:b + qw, :] for a in range(jy) for b in range(jx)], axis=-1)
-  y = jnp.dot(patches, kp.reshape(jy * jx * cin, cphase))
-  return _depth_to_space(y, stride, oh, ow)
-
-
-# ---------------------------------------------------------------------------------------
-# XLA's forward and input gradient (both fast), custom kernel gradient.
-#
-# dL/dW[a, b, i, o] = sum_{n, y, x} x[n, y, x, i] * g[n, s*y + a - p, s*x + b - p, o]:
-# padding g by p, each tap (a, b) reads the strided slice g_pad[:, a::s, b::s] of the same
-# spatial size as x. Concatenating the k*k slices along channels makes it one matmul
-# (C_in, N*H*W) @ (N*H*W, k*k*C_out), with no wasted multiply-adds.
-# ---------------------------------------------------------------------------------------
-
-
-def conv_transpose_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
-                               padding: int) -> jax.Array:
-  """Kernel gradient of `conv_transpose_xla` for cotangent g, as strided slices + matmul."""
-  n, h, w, cin = x.shape
-  k, s, p = kernel_size, stride, padding
-  cout = g.shape[-1]
-  gp = jnp.pad(g, ((0, 0), (p, p), (p, p), (0, 0)))
-  slices = [lax.slice(gp, (0, a, b, 0), (n, a + s * (h - 1) + 1, b + s * (w - 1) + 1, cout),
-                      (1, s, s, 1)) for a in range(k) for b in range(k)]
-  patches = jnp.concatenate(slices, axis=-1).reshape(n * h * w, k * k * cout)
-  dw = jnp.dot(x.reshape(n * h * w, cin).T, patches)  # (C_in, k*k*C_out)
-  return dw.reshape(cin, k, k, cout).transpose(1, 2, 0, 3)
-
-
-def _with_kernel_grad(forward: Callable[..., jax.Array],
-                      kernel_grad: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-  """`forward(x, kernel, stride, padding)` with its own forward pass and input gradient
-  (XLA's, fast everywhere) and the kernel gradient `kernel_grad(x, g, k, stride, padding)`,
-  as a `jax.custom_vjp` (reverse mode only)."""
-
-  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-  def fn(x, kernel, stride, padding):
-    return forward(x, kernel, stride, padding)
-
-  def fn_fwd(x, kernel, stride, padding):
-    return forward(x, kernel, stride, padding), (x, kernel)
-
-  def fn_bwd(stride, padding, residuals, g):
-    x, kernel = residuals
-    _, vjp_x = jax.vjp(lambda x_: forward(x_, kernel, stride, padding), x)
-    (dx,) = vjp_x(g)
-    return dx, kernel_grad(x, g, kernel.shape[0], stride, padding).astype(kernel.dtype)
-
-  fn.defvjp(fn_fwd, fn_bwd)
-  return fn
-
-
-_conv_transpose_xla_matmul_grad = _with_kernel_grad(conv_transpose_xla,
-                                                    conv_transpose_kernel_grad)
-
-
-def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
-                                   padding: int) -> jax.Array:
-  """XLA forward and input gradient; kernel gradient as strided slices + one matmul."""
-  if x.shape[1] == 1 and x.shape[2] == 1:
-    return _dense_from_1x1(x, kernel, padding)
-  return _conv_transpose_xla_matmul_grad(x, kernel, stride, padding)
-
-
-# ---------------------------------------------------------------------------------------
-# Space-to-depth forms: a stride-s convolution whose kernel is padded to J*s taps
-# (J = ceil(k / s)) is a stride-1 J x J convolution of the space-to-depth rearranged, padded
-# input S (N, H_s, W_s, s*s*C): every s x s block of pixels becomes one pixel of s*s*C
-# channels. Its transpose (the input gradient of the strided convolution, and the forward
-# pass of the transposed convolution) is then a stride-1 "full" J x J convolution followed by
-# depth-to-space: no dilated inputs, no multiplications by inserted zeros (for k=4, s=2, p=1
-# the window is exactly 2 x 2). The kernel gradient is one matmul,
-#   dW'[a, b] = S_flat^T @ shift_{a,b}(g)_flat   for all (a, b) at once,
-# with the J*J shifted copies of the (small) cotangent concatenated along channels, so the
-# large input is read in place (or, where a cost model says it is cheaper, im2col of the
-# input: `conv_kernel_grad_fast`). Measured per op (benchmarks/dcgan_throughput.py --mode
-# ops), the stride-1 forms are XLA:CPU's fastest transposed direction; the strided forward
-# direction stays XLA's direct convolution.
-#
-# A "conv" below maps a big map x (N, H, W, C_x) to a small one y (N, H_o, W_o, C_y) with a
-# kernel w (k, k, C_x, C_y), stride s, symmetric padding p, like `conv_xla`.
-# ---------------------------------------------------------------------------------------
-
-
-def _conv_geometry(size: int, k: int, s: int, p: int):
-  """For one axis of a conv input of `size`: (out, J, pad_lo, pad_hi) such that the padded
-  input has exactly (out + J - 1) * s entries (pad_hi may be negative: a crop)."""
-  out = (size + 2 * p - k) // s + 1
-  if out <= 0:
-    raise ValueError(f'Convolution of size {size} with k={k}, s={s}, p={p} is empty.')
-  j = -(-k // s)
-  return out, j, p, (out + j - 1) * s - size - p
-
-
-def _space_to_depth(x: jax.Array, s: int) -> jax.Array:
-  if s == 1:
-    return x
-  n, h, w, c = x.shape
-  x = x.reshape(n, h // s, s, w // s, s, c).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h // s, w // s, s * s * c)
-
-
-def _kernel_to_s2d(w: jax.Array, s: int) -> jax.Array:
-  """(k, k, C, C_o) -> (J, J, s*s*C, C_o), taps zero-padded to J*s; matches _space_to_depth."""
-  k, _, c, co = w.shape
-  j = -(-k // s)
-  w = jnp.pad(w, ((0, j * s - k), (0, j * s - k), (0, 0), (0, 0)))
-  return w.reshape(j, s, j, s, c, co).transpose(0, 2, 1, 3, 4, 5).reshape(j, j, s * s * c, co)
-
-
-def _kernel_from_s2d(w: jax.Array, s: int, k: int) -> jax.Array:
-  """Inverse of `_kernel_to_s2d` (drops the zero-padded taps)."""
-  j, _, ssc, co = w.shape
-  c = ssc // (s * s)
-  w = w.reshape(j, j, s, s, c, co).transpose(0, 2, 1, 3, 4, 5).reshape(j * s, j * s, c, co)
-  return w[:k, :k]
-
-
-def _pad_spatial(x: jax.Array, hw: tuple[int, int], k: int, s: int, p: int,
-                 sign: int = 1) -> jax.Array:
-  """Pads (sign=1) a conv input of spatial size hw to (out + J - 1) * s per axis, or crops
-  (sign=-1) such a padded map back to hw."""
-  (_, _, lo, hi_h), (_, _, _, hi_w) = (_conv_geometry(size, k, s, p) for size in hw)
-  return lax.pad(x, jnp.zeros((), x.dtype),
-                 ((0, 0, 0), (sign * lo, sign * hi_h, 0), (sign * lo, sign * hi_w, 0),
-                  (0, 0, 0)))
-
-
-def _padded_s2d(x: jax.Array, k: int, s: int, p: int) -> jax.Array:
-  """S: x padded (or cropped) to (out + J - 1) * s per axis, then space-to-depth."""
-  return _space_to_depth(_pad_spatial(x, x.shape[1:3], k, s, p), s)
-
-
-def conv_adjoint_s2d(y: jax.Array, w: jax.Array, stride: int, padding: int,
-                     in_hw: tuple[int, int]) -> jax.Array:
-  """The transpose of `conv_xla(., w, stride, padding)` applied to y, for an input of spatial
-  size `in_hw`: a stride-1 full J x J convolution in space-to-depth space, depth-to-space,
-  then the padding is cropped off."""
-  s = stride
-  ws = jnp.flip(_kernel_to_s2d(w, s), (0, 1)).transpose(0, 1, 3, 2)  # (J, J, C_y, s*s*C_x)
-  j = ws.shape[0]
-  xs = lax.conv_general_dilated(y, ws, (1, 1), ((j - 1, j - 1), (j - 1, j - 1)),
-                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  xp = _depth_to_space(xs, s, xs.shape[1] * s, xs.shape[2] * s)
-  return _pad_spatial(xp, in_hw, w.shape[0], s, padding, sign=-1)
-
-
-def conv_kernel_grad_s2d(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
-                         padding: int) -> jax.Array:
-  """Kernel gradient of `conv_xla` for cotangent g, as one matmul in space-to-depth space."""
-  k, s = kernel_size, stride
-  sx = _padded_s2d(x, k, s, padding)  # (N, H_o + J - 1, W_o + J - 1, s*s*C_x)
-  n, hs, ws_, cs = sx.shape
-  _, ho, wo, cy = g.shape
-  j = hs - ho + 1
-  shifted = [jnp.pad(g, ((0, 0), (a, j - 1 - a), (b, j - 1 - b), (0, 0)))
-             for a in range(j) for b in range(j)]
-  gcat = jnp.concatenate(shifted, axis=-1).reshape(n * hs * ws_, j * j * cy)
-  dws = jnp.dot(sx.reshape(n * hs * ws_, cs).T, gcat)  # (s*s*C_x, J*J*C_y)
-  dws = dws.reshape(cs, j, j, cy).transpose(1, 2, 0, 3)
-  return _kernel_from_s2d(dws, s, k)
-
-
-def conv_kernel_grad_fast(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
-                          padding: int) -> jax.Array:
-  """Kernel gradient of `conv_xla`: `conv_kernel_grad` (im2col of x) or
-  `conv_kernel_grad_s2d` (shifted copies of g), whichever a simple cost model says is
-  cheaper. Both materialize one matrix and do one matmul; on a CPU the copy is paid in
-  memory bandwidth (~8 GB/s on the 2-core machine this was tuned on) and the matmul at
-  ~250 GFLOP/s, so the model is `bytes / 8e9 + flops / 2.5e11`. im2col wins when C_x is
-  small against C_y (a first layer) or the map is small; the shifted form otherwise."""
-  n, _, _, cx = x.shape
-  _, ho, wo, cy = g.shape
-  k, s = kernel_size, stride
-  j = -(-k // s)
-  hs, ws_ = ho + j - 1, wo + j - 1
-  im2col = 8 * k * k * cx * n * ho * wo / 8e9 + 2 * k * k * cx * cy * n * ho * wo / 2.5e11
-  shifted = (8 * j * j * cy * n * hs * ws_ / 8e9
-             + 2 * j * j * s * s * cx * cy * n * hs * ws_ / 2.5e11)
-  if im2col <= shifted:
-    return conv_kernel_grad(x, g, k, s, padding)
-  return conv_kernel_grad_s2d(x, g, k, s, padding)
-
-
-# The strided convolution and its transpose as a pair of custom VJPs that refer to each
-# other, so gradients of any order (e.g. gradient penalties) stay in the fast forms.
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_s2d(x, w, stride, padding):
-  return conv_xla(x, w, stride, padding)
-
-
-def _conv_s2d_fwd(x, w, stride, padding):
-  return conv_xla(x, w, stride, padding), (x, w)
-
-
-def _conv_s2d_bwd(stride, padding, residuals, g):
-  x, w = residuals
-  dx = _conv_adjoint(g, w, stride, padding, x.shape[1:3])
-  dw = conv_kernel_grad_fast(x, g, w.shape[0], stride, padding).astype(w.dtype)
-  return dx.astype(x.dtype), dw
-
-
-_conv_s2d.defvjp(_conv_s2d_fwd, _conv_s2d_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_adjoint(y, w, stride, padding, in_hw):
-  return conv_adjoint_s2d(y, w, stride, padding, in_hw)
-
-
-def _conv_adjoint_fwd(y, w, stride, padding, in_hw):
-  return conv_adjoint_s2d(y, w, stride, padding, in_hw), (y, w)
-
-
-def _conv_adjoint_bwd(stride, padding, in_hw, residuals, h):
-  # <adjoint(y, w), h> = <y, conv(h, w)>: the cotangent of y is conv(h, w), and the kernel
-  # gradient is the conv kernel gradient with h as the input and y as the cotangent.
-  y, w = residuals
-  dy = _conv_s2d(h, w, stride, padding)
-  dw = conv_kernel_grad_fast(h, y, w.shape[0], stride, padding).astype(w.dtype)
-  return dy.astype(y.dtype), dw
-
-
-_conv_adjoint.defvjp(_conv_adjoint_fwd, _conv_adjoint_bwd)
-
-
-def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
-                        padding: int) -> jax.Array:
-  """`conv_xla` with the input gradient and kernel gradient in space-to-depth form."""
-  if stride == 1:
-    return conv_xla(x, kernel, stride, padding)  # Nothing to gain: XLA's forms are direct.
-  return _conv_s2d(x, kernel, stride, padding)
-
-
-def conv_transpose_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
-                                  padding: int) -> jax.Array:
-  """`conv_transpose_xla` as the adjoint of a strided convolution in space-to-depth form;
-  its input gradient is XLA's strided convolution."""
-  if x.shape[1] == 1 and x.shape[2] == 1:
-    return _dense_from_1x1(x, kernel, padding)
-  if stride == 1:
-    return conv_transpose_xla(x, kernel, stride, padding)
-  k = kernel.shape[0]
-  out_hw = tuple((size - 1) * stride - 2 * padding + k for size in x.shape[1:3])
-  # The transposed conv C_in -> C_out is the adjoint of the conv C_out -> C_in whose kernel
-  # is this one with the channel axes swapped.
-  return _conv_adjoint(x, kernel.transpose(0, 1, 3, 2), stride, padding, out_hw)
-
-
-CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
-    'xla': conv_transpose_xla,
-    'phase': conv_transpose_phase,
-    'phase_matmul': conv_transpose_phase_matmul,
-    'xla_matmul_grad': conv_transpose_xla_matmul_grad,
-    'space_to_depth': conv_transpose_space_to_depth,
-}
-DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = 'space_to_depth'  # Fastest on CPU; see docs.
 
 
 class _SquareKernelConv(nn.Module):
@@ -450,7 +94,7 @@ class _SquareKernelConv(nn.Module):
   stride: int = 1
   padding: int = 0
   use_bias: bool = True
-  implementation: str = 'xla'
+  implementation: str = AUTO
   kernel_init: Initializer = nn.initializers.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros
   dtype: Any = None
@@ -463,8 +107,8 @@ class _SquareKernelConv(nn.Module):
     k = self.kernel_size
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     dtype = self.dtype or x.dtype
-    y = self.IMPLEMENTATIONS[self.implementation](x.astype(dtype), kernel.astype(dtype),
-                                                  self.stride, self.padding)
+    fn = self.IMPLEMENTATIONS[resolve_implementation(self.implementation)]
+    y = fn(x.astype(dtype), kernel.astype(dtype), self.stride, self.padding)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)
     return y
@@ -485,49 +129,12 @@ class ConvTranspose2D(_SquareKernelConv):
   IMPLEMENTATIONS: ClassVar[dict[str, Callable[..., jax.Array]]] = CONV_TRANSPOSE_IMPLEMENTATIONS
 
 
-# ---------------------------------------------------------------------------------------
-# Strided convolution (the discriminator's) with the same treatment: XLA forward and input
-# gradient, kernel gradient as im2col (k*k strided slices of the padded input) + one matmul.
-# ---------------------------------------------------------------------------------------
-
-
-def conv_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-  """y = conv(x, kernel), kernel (k, k, C_in, C_out) as flax nn.Conv, symmetric padding."""
-  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
-                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-
-def conv_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
-                     padding: int) -> jax.Array:
-  """Kernel gradient of `conv_xla` for cotangent g: im2col of x, then one matmul."""
-  n, _, _, cin = x.shape
-  _, ho, wo, cout = g.shape
-  k, s, p = kernel_size, stride, padding
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  slices = [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
-                      (1, s, s, 1)) for a in range(k) for b in range(k)]
-  patches = jnp.concatenate(slices, axis=-1).reshape(n * ho * wo, k * k * cin)
-  return jnp.dot(patches.T, g.reshape(n * ho * wo, cout)).reshape(k, k, cin, cout)
-
-
-# `conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported).
-conv_xla_matmul_grad = _with_kernel_grad(conv_xla, conv_kernel_grad)
-
-CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
-    'xla': conv_xla,
-    'xla_matmul_grad': conv_xla_matmul_grad,
-    'space_to_depth': conv_space_to_depth,
-}
-DEFAULT_CONV_IMPLEMENTATION = 'space_to_depth'  # Fastest on CPU; see docs.
-
-
 class Conv2D(_SquareKernelConv):
   """Square-kernel 2-D convolution with symmetric padding, selectable implementation.
 
   Same parameters ('kernel' (k, k, C_in, C_out), 'bias') and function as
   `nn.Conv(features, (k, k), (s, s), padding=((p, p), (p, p)))`, so it can replace it
-  without changing checkpoints.
+  without changing checkpoints. `implementation` is a key of CONV_IMPLEMENTATIONS.
   """
 
   IMPLEMENTATIONS: ClassVar[dict[str, Callable[..., jax.Array]]] = CONV_IMPLEMENTATIONS
-

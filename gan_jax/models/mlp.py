@@ -10,27 +10,34 @@ benchmarks (linear output: those points are not confined to [-1, 1]).
   G: z -> [Dense(h_i) -> (BN) -> act]_i -> Dense(prod(data_shape)) -> out_act -> reshape
   D: x -> flatten -> [Dense(h_i) (SN) -> act -> Dropout(p)]_i -> Dense(1) (SN) -> logit
 
-Config keys (model_config.get, default):
-  g_hidden ((256, 256)), d_hidden ((256, 256)): tuple of widths, or an int repeated
-    g_depth / d_depth (2) times;
-  g_activation ('relu'), d_activation ('leaky_relu'): keys of ACTIVATIONS; D may also use
-    'maxout', with d_maxout_pieces (5) linear pieces per unit (Goodfellow et al. 2013);
-  output_activation ('tanh'): 'tanh' for image data in [-1, 1], 'linear' for toy data;
-  g_batch_norm (False): BatchNorm after each hidden Dense of G;
-  d_dropout (0.0): dropout rate after each hidden layer of D (rng name 'dropout');
-  d_spectral_norm (False), g_spectral_norm (False), spectral_norm_steps (1).
-Unconditional: labels are accepted and ignored.
+Config fields (defaults in configs/default.py):
+  model.mlp.g_hidden, d_hidden: widths of the hidden layers, one per layer;
+  model.mlp.g_activation, d_activation: keys of ACTIVATIONS; D may also use 'maxout', with
+    model.mlp.d_maxout_pieces linear pieces per unit (Goodfellow et al. 2013);
+  model.mlp.output_activation: 'tanh' for image data in [-1, 1], 'linear' for toy data;
+  model.mlp.g_batch_norm: BatchNorm (gan_jax.models.normalization, scale initialized to 1)
+    after each hidden Dense of G;
+  model.d_dropout: dropout rate after each hidden layer of D (rng name 'dropout');
+  model.d_spectral_norm, g_spectral_norm, spectral_norm_steps;
+  model.compute_dtype: 'bfloat16' computes the Dense layers in bfloat16 (float32 params).
+  model.g_conditioning, d_conditioning: 'none' or 'concat' (gan_jax.models.conditioning:
+    [z, E[y]] into G, [flatten(x), E[y]] into D, E learned label_embedding_dim tables);
+    cbn, projection and D's heads are dcgan / resnet only.
+model.g_width / d_width are not read (they size the convolutional nets).
 """
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import layers
+from gan_jax.models import normalization as norm_lib
+from gan_jax.models import options
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -46,20 +53,20 @@ OUTPUT_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def _dense(features: int, x: jax.Array, *, spectral_norm: bool, n_steps: int, train: bool,
-           name: str) -> jax.Array:
-  return layers.apply_layer(nn.Dense(features, name=name), x, spectral_norm=spectral_norm,
-                            n_steps=n_steps, train=train)
+           dtype: Any, name: str) -> jax.Array:
+  return layers.apply_layer(nn.Dense(features, dtype=dtype, name=name), x,
+                            spectral_norm=spectral_norm, n_steps=n_steps, train=train)
 
 
 def _hidden_layer(x, features, activation, *, maxout_pieces, spectral_norm, n_steps, train,
-                  name):
+                  dtype, name):
   """Dense -> activation; maxout takes the max over `maxout_pieces` linear units."""
   if activation == 'maxout':
     y = _dense(features * maxout_pieces, x, spectral_norm=spectral_norm, n_steps=n_steps,
-               train=train, name=name)
+               train=train, dtype=dtype, name=name)
     return jnp.max(y.reshape(*y.shape[:-1], features, maxout_pieces), axis=-1)
   y = _dense(features, x, spectral_norm=spectral_norm, n_steps=n_steps, train=train,
-             name=name)
+             dtype=dtype, name=name)
   return ACTIVATIONS[activation](y)
 
 
@@ -72,22 +79,25 @@ class MLPGenerator(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   axis_name: Optional[str] = None
+  dtype: Any = None
+  conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
                train: bool) -> jax.Array:
-    del labels  # Unconditional.
-    x = z
+    if self.conditioning.g == 'concat':
+      z = cond_lib.concat_label_embedding(z, labels, self.conditioning)
+    x = z.astype(self.dtype or z.dtype)
     for i, width in enumerate(self.hidden):
       x = _dense(width, x, spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps,
-                 train=train, name=f'dense{i}')
+                 train=train, dtype=self.dtype, name=f'dense{i}')
       if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         axis_name=self.axis_name if train else None, name=f'bn{i}')(x)
+        x = norm_lib.normalization('batch', train=train, axis_name=self.axis_name,
+                                   name=f'bn{i}')(x)
       x = ACTIVATIONS[self.activation](x)
     x = _dense(math.prod(self.data_shape), x, spectral_norm=self.spectral_norm,
-               n_steps=self.spectral_norm_steps, train=train, name='output')
-    x = OUTPUT_ACTIVATIONS[self.output_activation](x)
+               n_steps=self.spectral_norm_steps, train=train, dtype=self.dtype, name='output')
+    x = OUTPUT_ACTIVATIONS[self.output_activation](x.astype(jnp.float32))
     return x.reshape(x.shape[0], *self.data_shape)
 
 
@@ -99,65 +109,59 @@ class MLPDiscriminator(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   maxout_pieces: int = 5
+  dtype: Any = None
+  conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
                train: bool) -> jax.Array:
-    del labels  # Unconditional.
-    x = x.reshape(x.shape[0], -1)
+    x = x.reshape(x.shape[0], -1).astype(self.dtype or x.dtype)
+    if self.conditioning.d == 'concat':
+      x = cond_lib.concat_label_embedding(x, labels, self.conditioning, 'd')
     for i, width in enumerate(self.hidden):
       x = _hidden_layer(x, width, self.activation, maxout_pieces=self.maxout_pieces,
                         spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps,
-                        train=train, name=f'dense{i}')
+                        train=train, dtype=self.dtype, name=f'dense{i}')
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
     x = _dense(1, x, spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps,
-               train=train, name='logit')
-    return x.reshape(x.shape[0])
+               train=train, dtype=self.dtype, name='logit')
+    return x.reshape(x.shape[0]).astype(jnp.float32)
 
 
-def _widths(model_config, prefix: str) -> tuple[int, ...]:
-  hidden = model_config.get(f'{prefix}_hidden', (256, 256))
-  if isinstance(hidden, int):
-    hidden = (hidden,) * int(model_config.get(f'{prefix}_depth', 2))
-  hidden = tuple(int(h) for h in hidden)
-  if not hidden or any(h <= 0 for h in hidden):
-    raise ValueError(f'model.{prefix}_hidden must be positive widths (a tuple, or an int '
-                     f'with model.{prefix}_depth >= 1); got {hidden}.')
-  return hidden
-
-
-def _check_choice(value: str, choices, key: str) -> str:
-  if value not in choices:
-    raise ValueError(f'Unknown model.{key} {value!r}; choose one of {sorted(choices)}.')
-  return value
+def _widths(hidden, field: str) -> tuple[int, ...]:
+  if not isinstance(hidden, (tuple, list)) or not hidden or any(int(h) <= 0 for h in hidden):
+    raise ValueError(f'{field} must be a tuple of positive widths, one per hidden layer '
+                     f'(e.g. (256, 256)); got {hidden}.')
+  return tuple(int(h) for h in hidden)
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
           num_classes: Optional[int]):
   """Returns (make_generator, make_discriminator) for the MLP pair (see module doc)."""
-  del num_classes  # Unconditional.
-  g_hidden, d_hidden = _widths(model_config, 'g'), _widths(model_config, 'd')
-  g_act = _check_choice(model_config.get('g_activation', 'relu'),
-                        [a for a in ACTIVATIONS if a != 'maxout'], 'g_activation')
-  d_act = _check_choice(model_config.get('d_activation', 'leaky_relu'), ACTIVATIONS,
-                        'd_activation')
-  out_act = _check_choice(model_config.get('output_activation', 'tanh'), OUTPUT_ACTIVATIONS,
-                          'output_activation')
-  dropout = float(model_config.get('d_dropout', 0.0))
-  if not 0.0 <= dropout < 1.0:
-    raise ValueError(f'model.d_dropout is a rate in [0, 1); got {dropout}.')
-  sn_steps = int(model_config.get('spectral_norm_steps', 1))
-  pieces = int(model_config.get('d_maxout_pieces', 5))
+  own = model_config.mlp
+  g_hidden = _widths(own.g_hidden, 'model.mlp.g_hidden')
+  d_hidden = _widths(own.d_hidden, 'model.mlp.d_hidden')
+  g_act = options.check_choice(own.g_activation, [a for a in ACTIVATIONS if a != 'maxout'],
+                               'model.mlp.g_activation')
+  d_act = options.check_choice(own.d_activation, ACTIVATIONS, 'model.mlp.d_activation')
+  out_act = options.check_choice(own.output_activation, OUTPUT_ACTIVATIONS,
+                                 'model.mlp.output_activation')
+  dropout = options.check_rate(model_config.d_dropout, 'model.d_dropout')
+  dtype = options.compute_dtype(model_config.compute_dtype)
+  sn_steps = int(model_config.spectral_norm_steps)
+  cond = cond_lib.from_config(model_config, num_classes, 'mlp', g_choices=('none', 'concat'),
+                              d_choices=('none', 'concat'), heads=False)
 
   def make_generator(axis_name):
-    return MLPGenerator(data_shape, g_hidden, g_act, out_act,
-                        bool(model_config.get('g_batch_norm', False)),
-                        bool(model_config.get('g_spectral_norm', False)), sn_steps, axis_name)
+    return MLPGenerator(data_shape, g_hidden, g_act, out_act, bool(own.g_batch_norm),
+                        bool(model_config.g_spectral_norm), sn_steps, axis_name, dtype,
+                        conditioning=cond)
 
   def make_discriminator(axis_name):
     del axis_name  # No cross-example statistics in D.
     return MLPDiscriminator(data_shape, d_hidden, d_act, dropout,
-                            bool(model_config.get('d_spectral_norm', False)), sn_steps, pieces)
+                            bool(model_config.d_spectral_norm), sn_steps,
+                            int(own.d_maxout_pieces), dtype, conditioning=cond)
 
   return make_generator, make_discriminator

@@ -1,0 +1,76 @@
+"""The latent-variable GAN: G maps latents (and labels, when the data is conditional) to
+samples; one D scores real and generated samples; the adversarial loss is chosen by name.
+
+This is the objective of every recipe from the original GAN to SNGAN: D minimizes the loss's
+D term plus the configured penalty on (real, fake); G minimizes the loss's G term on D's
+output for its samples, through the discriminator just updated.
+"""
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from gan_jax.objectives import base
+
+
+class Unconditional(base.Objective):
+  """z ~ p(z) (and y ~ U{0..K-1} when conditional) -> G -> D."""
+
+  name = 'unconditional'
+
+  def generator_inputs(self, ctx: base.StepContext, key, batch):
+    n = batch['image'].shape[0]
+    k_z, k_y = jax.random.split(key)
+    networks = ctx.networks
+    z = ctx.draw_global(networks.sample_latents, k_z, n)
+    labels = ctx.draw_global(networks.sample_labels, k_y, n) if networks.num_classes else None
+    return {'z': z, 'labels': labels}
+
+  def generate(self, ctx, g_params, g_coll, g_inputs, key):
+    return ctx.generator(g_params, g_coll, g_inputs['z'], g_inputs['labels'], key)
+
+  def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step):
+    k_real, k_fake, k_pen, k_in_real, k_in_fake = jax.random.split(ctx.device_key(key), 5)
+    real_labels = batch['label'] if ctx.networks.num_classes else None
+    real_in = ctx.discriminator_input(batch['image'], k_in_real, step)
+    fake_in = ctx.discriminator_input(fake, k_in_fake, step)
+    out_real, coll = ctx.discriminator(d_params, d_coll, real_in, real_labels, k_real)
+    out_fake, coll = ctx.discriminator(d_params, coll, fake_in, g_inputs['labels'], k_fake)
+    d_real, d_fake = base.logit(out_real), base.logit(out_fake)
+    d_loss, _, aux = ctx.loss_fn(d_real, d_fake)
+    aux = dict(aux, d_loss=d_loss, d_real_logit=jnp.mean(d_real), d_fake_logit=jnp.mean(d_fake))
+
+    def d_apply(p, x):
+      return base.logit(ctx.discriminator(p, coll, x, real_labels, k_pen)[0])
+
+    penalty, penalty_aux = ctx.penalty(d_apply, d_params, real_in, fake_in, k_pen)
+    aux.update(penalty_aux)
+    total = d_loss + penalty if ctx.penalty_fn is not None else d_loss
+    extra, extra_aux = self.discriminator_terms(ctx, batch, g_inputs, out_real, out_fake)
+    if extra_aux:
+      total = total + extra
+      aux.update(extra_aux)
+    return total, (coll, aux, d_real, extras)
+
+  def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
+    """Extra D loss terms on D's outputs for real and generated data: (value, aux); none here
+    (subclasses: ACGAN's classifier, InfoGAN's mutual information)."""
+    del ctx, batch, g_inputs, out_real, out_fake
+    return 0.0, {}
+
+  def generator_terms(self, ctx, batch, g_inputs, out_fake):
+    """Extra G loss terms on D's outputs for generated data: (value, aux); none here."""
+    del ctx, batch, g_inputs, out_fake
+    return 0.0, {}
+
+  def generator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, cache, step):
+    k_disc, k_in = jax.random.split(ctx.device_key(key))
+    out_fake, coll = ctx.discriminator(d_params, d_coll,
+                                       ctx.discriminator_input(fake, k_in, step),
+                                       g_inputs['labels'], k_disc)
+    _, g_loss, _ = ctx.loss_fn(lax.stop_gradient(cache), base.logit(out_fake))
+    extra, aux = self.generator_terms(ctx, batch, g_inputs, out_fake)
+    if aux:
+      aux = dict(aux, g_adversarial=g_loss)
+      g_loss = g_loss + extra
+    return g_loss, (coll, aux)

@@ -16,17 +16,13 @@ projection discriminator when the architecture projects).
 import jax.numpy as jnp
 import optax
 
-from gan_jax.objectives import base
+from gan_jax.metrics import classifier
 from gan_jax.objectives import unconditional
 
 
 def cross_entropy(logits, labels):
   """Mean softmax cross-entropy of integer labels."""
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
-
-
-def accuracy(logits, labels):
-  return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
 
 
 def _class_logits(out):
@@ -59,13 +55,14 @@ class Conditional(unconditional.Unconditional):
     value = ce_real + ce_fake if self.ac_fake_in_d else ce_real
     return self.ac_weight * value, {
         'd_class_loss_real': ce_real, 'd_class_loss_fake': ce_fake,
-        'd_class_accuracy_real': accuracy(real_logits, batch['label'])}
+        'd_class_accuracy_real': classifier.top1_agreement(real_logits, batch['label'])}
 
   def generator_terms(self, ctx, batch, g_inputs, out_fake):
     if self.ac_weight <= 0:
       return 0.0, {}
     logits = _class_logits(out_fake)
     ce = cross_entropy(logits, g_inputs['labels'])
-    return self.ac_weight * ce, {'g_class_loss': ce,
-                                 'g_class_accuracy': accuracy(logits, g_inputs['labels'])}
+    return self.ac_weight * ce, {
+        'g_class_loss': ce,
+        'g_class_accuracy': classifier.top1_agreement(logits, g_inputs['labels'])}
 

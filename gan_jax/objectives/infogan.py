@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.objectives import base
+from gan_jax.metrics import classifier
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
 
@@ -79,7 +79,7 @@ class InfoGAN(unconditional.Unconditional):
     cat_logits = out_fake['q_categorical_logits']
     ce = conditional.cross_entropy(cat_logits, g_inputs['categorical'])
     aux = {'info_categorical_ce': ce,
-           'q_categorical_accuracy': conditional.accuracy(cat_logits, g_inputs['categorical'])}
+           'q_categorical_accuracy': classifier.top1_agreement(cat_logits, g_inputs['categorical'])}
     value = ce
     if self.continuous:
       mean = out_fake['q_continuous_mean']

@@ -45,7 +45,7 @@ class Unconditional(base.Objective):
 
     penalty, penalty_aux = ctx.penalty(d_apply, d_params, real_in, fake_in, k_pen)
     aux.update(penalty_aux)
-    total = d_loss + penalty if ctx.penalty_fn is not None else d_loss
+    total = d_loss + penalty
     extra, extra_aux = self.discriminator_terms(ctx, batch, g_inputs, out_real, out_fake)
     if extra_aux:
       total = total + extra

@@ -22,5 +22,6 @@ def get_config(arg=None):
   config.loss.name = 'non_saturating'
   default.set_optimizers(config, name='adam', lr=2e-4, b1=0.5, b2=0.999)
   config.ema_decay = 0.0
+  default.held_out_digits(config)
   config.num_train_steps = 5_000
   return default.apply_variant(config, arg)

@@ -62,6 +62,11 @@ def get_config() -> ml_collections.ConfigDict:
       toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
       ema=True,                   # EMA generator when the run kept one (ema_decay > 0).
       seed=0,                     # key(seed): latents and KID subsets, at every evaluation.
+      # Class-conditional / InfoGAN protocol (gan_jax/conditional_evaluation.py; run by
+      # launch/evaluate.py, not periodically): samples per class (or categorical code);
+      # classifier seeds averaged by the Classification Accuracy Score and the augmentation
+      # experiment; the share of each real + generated minibatch drawn from the real digits.
+      classes=dict(num_per_class=1_000, classifier_seeds=3, real_fraction=0.5),
   ))
   c.num_sample_images = 64     # Fixed latents for the sample grid.
 
@@ -69,7 +74,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.name = 'embedded_mnist'  # Any TFDS image dataset, 'image_folder', or a toy set.
   c.dataset.split = 'train'
   c.dataset.data_dir = ''      # TFDS data_dir ('' = TFDS default, ~/tensorflow_datasets).
-  c.dataset.path = ''          # For 'image_folder': the folder of images.
+  c.dataset.path = ''          # 'image_folder': the folder of images; 'npz': the .npz file.
+  c.dataset.examples_per_class = 0  # > 0: only the first N examples of each class of `split`.
   c.dataset.image_size = 0     # Resize to this square side (0 = keep the dataset's size).
   c.dataset.channels = 0       # Force 1 (grey) or 3 (RGB) channels (0 = keep).
   c.dataset.image_key = 'image'
@@ -128,7 +134,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.g_conditioning = 'none'
   # D: 'none' | 'concat' (E[y] broadcast to label_embedding_dim extra input channels) |
   # 'projection' (logit += <V[y], phi(x)>, V spectrally normalized with d_spectral_norm;
-  # Miyato & Koyama 2018). phi(x): resnet's global sum pool, dcgan's flattened last map.
+  # Miyato & Koyama 2018). phi(x): resnet's global sum pool, dcgan's flattened last map
+  # (its projection: the map's spatial sum).
   c.model.d_conditioning = 'none'
   c.model.label_embedding_dim = 50  # Width of the 'concat' tables (projection: phi's width).
   # With either head on, D returns {'logit': (N,), ...} instead of the logits (N,).
@@ -221,6 +228,16 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def held_out_digits(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The embedded digits split for the class-conditional protocol: the GAN (and the
+  evaluation classifier) train on the first 4,000 (about 400 per class, TFDS's shuffled order),
+  and the last 1,000 (about 100 per class) are held out as the test set of the
+  Classification Accuracy Score and the augmentation experiment (docs/conditional.md)."""
+  config.dataset.split = 'train[:4000]'
+  config.dataset.eval_split = 'train[4000:]'
+  return config
+
+
 def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
   """Sets the same optimizer fields for both players (config.optim.g and config.optim.d).
 
@@ -267,7 +284,9 @@ def has_variant(arg: str | None, name: str) -> bool:
 
 
 def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
-  """Applies a variant string: 'smoke' for a few-step run, or 'k=v,k2=v2' overrides."""
+  """Applies a variant string, left to right: 'smoke' for a few-step run, 'diffaugment' for
+  DiffAugment on D's inputs (policy 'color,translation,cutout', Zhao et al. 2020; a later
+  'augment.options.policy=translation' narrows it), or 'k=v,k2=v2' overrides."""
   if not arg:
     return config
   for part in split_variant(arg):
@@ -280,9 +299,13 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
       config.num_sample_images = 16
       config.model.g_width = 16
       config.model.d_width = 16
+    elif part == 'diffaugment':
+      config.augment = ml_collections.ConfigDict(dict(
+          name='diffaugment', options=dict(policy='color,translation,cutout')))
     elif '=' in part:
       key, value = part.split('=', 1)
       overrides.set_field(config, key, value)
     else:
-      raise ValueError(f"Unknown config variant {part!r}; use 'smoke' or 'field=value'.")
+      raise ValueError(f"Unknown config variant {part!r}; use 'smoke', 'diffaugment' or "
+                       "'field=value'.")
   return config

@@ -23,5 +23,6 @@ def get_config(arg=None):
   config.model.dcgan.d_normalization = 'none'
   config.loss.name = 'hinge'
   default.set_optimizers(config, name='adam', lr=2e-4, b1=0.5, b2=0.999)
+  default.held_out_digits(config)
   config.num_train_steps = 5_000
   return default.apply_variant(config, arg)

@@ -86,11 +86,19 @@ def _safe(name: str) -> str:
 
 # ---- data ---------------------------------------------------------------------------------
 
-def load_split(config: ml_collections.ConfigDict, split: str, source=None):
-  """The Source of `split` of config.dataset (reuses `source` when it is that split)."""
-  if source is not None and split == config.dataset.split:
+def load_split(config: ml_collections.ConfigDict, split: str, source=None, *,
+               whole: bool = False):
+  """The Source of `split` of config.dataset (reuses `source` when it is that split).
+
+  dataset.examples_per_class (a small labelled training set) applies to the training split
+  only: other splits, and this one with `whole`, are read whole.
+  """
+  limited = int(config.dataset.get('examples_per_class', 0) or 0) > 0
+  if source is not None and split == config.dataset.split and not (whole and limited):
     return source
   dataset_cfg = ml_collections.ConfigDict(config.dataset.to_dict())
+  if limited and (whole or split != config.dataset.split):
+    dataset_cfg.examples_per_class = 0
   dataset_cfg.split = split
   return data.load_source(dataset_cfg, seed=config.seed)
 
@@ -147,15 +155,16 @@ def get_classifier(config, train_source=None, *, log=metric_logging.log):
   """(variables, path, sha256) of the evaluation classifier; trains and caches it if missing.
 
   Trained on the labelled split eval.classifier_split (default: the training split
-  config.dataset.split, all of it) for eval.classifier_steps Adam steps; cached under
-  eval.cache_dir per dataset (and split, when not 'train').
+  config.dataset.split, all of it, whatever dataset.examples_per_class: it is a measuring
+  instrument) for eval.classifier_steps Adam steps; cached under eval.cache_dir per dataset
+  (and split, when not 'train').
   """
   ecfg = eval_config(config)
   cache = _cache_dir(ecfg)
   name = classifier_dataset_key(config)
   path = classifier_lib.classifier_cache_path(cache, name, steps=int(ecfg.classifier_steps),
                                               seed=int(ecfg.classifier_seed))
-  source = load_split(config, classifier_split(config), train_source)
+  source = load_split(config, classifier_split(config), train_source, whole=True)
   if not source.num_classes:
     raise ValueError(
         f'eval.feature_extractor=classifier needs a labelled dataset; {source.description} has '
@@ -258,6 +267,9 @@ def reference_features(config, extractor: FeatureExtractor, split: str, source=N
                     image_size=int(d.image_size), channels=int(d.channels),
                     extractor=extractor.name, weights_sha256=extractor.weights_sha256,
                     resize=extractor.resize, num_reference=int(ecfg.num_reference))
+  per_class = int(d.get('examples_per_class', 0) or 0)
+  if per_class and split == d.split:  # Only the training split is limited (load_split).
+    key_fields['examples_per_class'] = per_class
   digest = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
   path = os.path.join(_cache_dir(ecfg), 'reference',
                       f'{_safe(d.name)}_{_safe(split)}_{extractor.name}_{digest}.npz')
@@ -661,8 +673,8 @@ def summary(results: dict) -> str:
   """One line per number, for the console."""
   lines = []
   for k, v in results.items():
-    if k == 'protocol' or isinstance(v, list):
-      continue
+    if k == 'protocol' or isinstance(v, (list, dict)):
+      continue  # Nested results (e.g. 'classes') have their own summaries.
     lines.append(f'  {k:22s} {v:.6g}' if isinstance(v, float) else f'  {k:22s} {v}')
   p = results.get('protocol', {})
   if p.get('kind') in ('paired_translation', 'unpaired_translation'):

@@ -3,6 +3,9 @@
 - `build(config)` -> (source, networks): the data decides the data shape and classes.
 - `fixed_latents(config, networks)`: the latents (and labels) of every sample grid of a run.
 - `make_sampler(networks)`, `generate(networks, state, num, key)`: samples in the data's range.
+- Class and code control: `balanced_labels`, `class_grid_inputs` (one row per class, or per
+  InfoGAN categorical value), `code_latents` (InfoGAN latents with chosen codes),
+  `traversal_latents` (a continuous code swept along each row).
 - `load_run(workdir)` -> (config, source, networks, state, step) of the newest checkpoint
   that loads.
 
@@ -63,11 +66,13 @@ def make_sampler(networks: models.Networks) -> Callable:
 
 
 def generate(networks: models.Networks, state: state_lib.GANState, num: int, key: jax.Array,
-             *, ema: bool = True, labels=None, batch_size: int = 500) -> np.ndarray:
+             *, ema: bool = True, labels=None, latents=None,
+             batch_size: int = 500) -> np.ndarray:
   """`num` samples from the generator (EMA weights if `ema`), in the data's own range.
 
   Batch i draws its latents (and labels, for a conditional model without `labels`) from
-  fold_in(key, i), so the samples depend on `batch_size`.
+  fold_in(key, i), so the samples depend on `batch_size`. `latents` (num, latent_dim), e.g.
+  from `code_latents`, replaces the drawn latents.
   """
   sampler = make_sampler(networks)
   variables = state.generator_variables(ema=ema)
@@ -75,12 +80,73 @@ def generate(networks: models.Networks, state: state_lib.GANState, num: int, key
   for i, start in enumerate(range(0, num, batch_size)):
     n = min(batch_size, num - start)
     k_z, k_y = jax.random.split(jax.random.fold_in(key, i))
-    z = networks.sample_latents(k_z, n)
+    z = (networks.sample_latents(k_z, n) if latents is None
+         else jnp.asarray(latents[start:start + n], jnp.float32))
     y = None
     if networks.num_classes:
       y = labels[start:start + n] if labels is not None else networks.sample_labels(k_y, n)
     out.append(np.asarray(sampler(variables, z, y), np.float32))
   return np.concatenate(out)
+
+
+def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
+  """(num_classes * per_class,) int32: per_class of class 0, then of class 1, ..."""
+  return np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+
+
+def code_latents(networks: models.Networks, key: jax.Array, num: int, *, categorical=None,
+                 continuous=None) -> np.ndarray:
+  """InfoGAN latents (num, latent_dim) with chosen codes: `categorical` (num,) ints and/or
+  `continuous` (num, M) values replace the drawn ones (noise and the rest drawn from key as
+  networks.sample_codes draws them)."""
+  if networks.latent_codes is None:
+    raise ValueError('This run has no InfoGAN codes (model.d_q_head is off).')
+  noise, cat, cont = networks.sample_codes(key, num)
+  if categorical is not None:
+    categorical = np.asarray(categorical, np.int32)
+    k = networks.latent_codes[0]
+    if categorical.shape != (num,) or categorical.min() < 0 or categorical.max() >= k:
+      raise ValueError(f'categorical codes must be {num} ints in [0, {k}); got '
+                       f'{categorical.shape} in [{categorical.min()}, {categorical.max()}].')
+    cat = jnp.asarray(categorical)
+  if continuous is not None:
+    cont = jnp.asarray(continuous, jnp.float32).reshape(cont.shape)
+  return np.asarray(networks.code_latents(noise, cat, cont))
+
+
+def class_grid_inputs(networks: models.Networks, key: jax.Array, per_row: int):
+  """(latents, labels, rows) of a grid with one row per class (conditional model) or per
+  categorical code value (InfoGAN): row r holds per_row samples of class / code r."""
+  if networks.num_classes:
+    rows = networks.num_classes
+    return (np.asarray(networks.sample_latents(key, rows * per_row)),
+            balanced_labels(rows, per_row), rows)
+  if networks.latent_codes is None:
+    raise ValueError('One row per class needs a conditional model (trained with '
+                     '--config.dataset.conditional=True) or InfoGAN codes; this run has '
+                     'neither.')
+  rows = networks.latent_codes[0]
+  return (code_latents(networks, key, rows * per_row,
+                       categorical=balanced_labels(rows, per_row)), None, rows)
+
+
+def traversal_latents(networks: models.Networks, key: jax.Array, code: int,
+                      values: Sequence[float]) -> np.ndarray:
+  """InfoGAN traversal of continuous code `code`: (K * len(values), latent_dim); row k has
+  categorical value k and one fixed noise draw, the other continuous codes at 0, and code
+  `code` taking `values` along the row (Chen et al. 2016, Fig. 2 uses -2 .. 2)."""
+  if networks.latent_codes is None:
+    raise ValueError('Traversals need InfoGAN codes (model.d_q_head is off).')
+  k, m = networks.latent_codes
+  if not 0 <= code < m:
+    raise ValueError(f'Continuous code {code} out of range: the run has {m}.')
+  steps = len(values)
+  noise = networks.sample_codes(key, k)[0]
+  cont = np.zeros((k, steps, m), np.float32)
+  cont[:, :, code] = np.asarray(values, np.float32)[None]
+  return np.asarray(networks.code_latents(jnp.repeat(noise, steps, axis=0),
+                                          jnp.repeat(jnp.arange(k), steps),
+                                          cont.reshape(k * steps, m)))
 
 
 def load_run(workdir: str, step: Optional[int] = None, *,

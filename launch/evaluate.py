@@ -15,6 +15,13 @@ Uses the latest checkpoint (or --step) and the EMA generator when the run kept o
 
 Without --workdir, --dataset=NAME evaluates only real data (needs --real_split).
 
+A class-conditional or InfoGAN run is also evaluated class by class (--classes, on by
+default; gan_jax/conditional_evaluation.py): requested-class accuracy or InfoGAN's matched
+categorical-code error, intra-class FID and the Classification Accuracy Score on
+eval.classes.num_per_class samples per class (--num_per_class), in the JSON's "classes";
+--augmentation adds the data-augmentation experiment (real training digits alone vs with the
+samples, for a GAN trained on a small labelled set: --config.dataset.examples_per_class).
+
 An image-to-image run (pix2pix, CycleGAN) is evaluated on its held-out split
 (dataset.eval_split): PSNR/SSIM/FID beside the task's trivial baseline, or CycleGAN's class
 preservation, FID and cycle PSNR (gan_jax/evaluation.py); --num_samples caps the held-out
@@ -52,6 +59,14 @@ flags.DEFINE_integer('seed', None, 'Seed of the latents and KID subsets (default
                      "the run's eval.seed).")
 flags.DEFINE_string('out', None, 'Output JSON (default DIR/eval/step_N.json, or '
                     'DIR/eval/real_<split>.json with --real_split).')
+flags.DEFINE_bool('classes', True, 'Conditional / InfoGAN runs: also run the class protocol '
+                  '(requested-class accuracy or code error, intra-class FID, CAS).')
+flags.DEFINE_integer('num_per_class', None, 'Samples per class of the class protocol '
+                     '(default: eval.classes.num_per_class).')
+flags.DEFINE_bool('cas', True, 'Class protocol: the Classification Accuracy Score (trains '
+                  'eval.classes.classifier_seeds classifiers on the samples).')
+flags.DEFINE_bool('augmentation', False, 'Class protocol: add the data-augmentation '
+                  'experiment.')
 flags.DEFINE_bool('train_classifier_only', False, 'Train (or load) the evaluation classifier '
                   'for the dataset and exit.')
 FLAGS = flags.FLAGS
@@ -120,6 +135,17 @@ def main(argv):
   except FileNotFoundError as e:  # Missing weights or data: the message names the fix.
     sys.exit(f'Error: {e}')
   results['protocol']['command'] = ' '.join(sys.argv)
+  from gan_jax import conditional_evaluation  # pylint: disable=g-import-not-at-top
+  if (FLAGS.classes and networks is not None and FLAGS.real_split is None
+      and conditional_evaluation.class_kind(networks) is not None):
+    try:
+      results['classes'] = conditional_evaluation.evaluate_classes(
+          config, networks, state, source, step=step, num_per_class=FLAGS.num_per_class,
+          ema=None if FLAGS.ema else False, cas=FLAGS.cas, augmentation=FLAGS.augmentation)
+    except ValueError as e:
+      raise app.UsageError(f'Class protocol: {e}') from e
+  elif FLAGS.augmentation:
+    raise app.UsageError('--augmentation needs a conditional or InfoGAN run (and --classes).')
   out = FLAGS.out
   if not out:
     base = FLAGS.workdir or os.path.join('runs', 'eval_' + config.dataset.name)
@@ -130,6 +156,8 @@ def main(argv):
     out = os.path.join(base, 'eval', name)
   evaluation.write_results(results, out)
   print(evaluation.summary(results))
+  if 'classes' in results:
+    print(conditional_evaluation.summary(results['classes']))
   print(f'Wrote {out} ({time.time() - t0:.1f}s)')
 
 

@@ -1,7 +1,13 @@
 r"""Samples a trained run: `python launch/sample.py --workdir=DIR --num=N --out=PATH`.
 
 `--out` ending in .png writes a grid (images) or a scatter plot (2-D data); .npy writes the
-raw samples as float32 in the data's own range (NHWC images in [-1, 1], or (N, D) vectors).
+raw samples as float32 in the data's own range (NHWC images in [-1, 1], or (N, D) vectors);
+.npz writes a labelled dataset that training and evaluation read back with
+--config.dataset.name=npz --config.dataset.path=PATH: 'images', 'labels' (a conditional
+model's requested classes, balanced: sample i asks for class i mod K; InfoGAN's categorical
+code values, with 'continuous' codes beside them; none for an unconditional model),
+'num_classes' and where they came from ('workdir', 'step', 'ema').
+A conditional model's .npy comes with BASE_labels.npy (InfoGAN: the categorical codes).
 Uses the latest checkpoint (or --step) and the EMA generator when the run kept one.
 
 Extras (image models), written next to --out (PATH without its extension = BASE):
@@ -10,8 +16,13 @@ Extras (image models), written next to --out (PATH without its extension = BASE)
                     --interpolation_steps (10) steps; and BASE_interpolation.gif, one frame per
                     step showing the K rows' images side by side (a bar at the bottom marks
                     the step).
-  --per_class       BASE_class<c>.png: one grid of --num samples per class (conditional
-                    models only; an unconditional model is a usage error).
+  --per_class       BASE_per_class.png: one row of --per_row samples per class (conditional
+                    models). InfoGAN: BASE_per_code.png, one row per categorical code value,
+                    and BASE_traversal_c<j>.png for each continuous code j: row k has code
+                    value k and one noise draw, c_j sweeps -2 .. 2 along it (--per_row
+                    steps), the other continuous codes 0. Unconditional: a usage error.
+  --label=K         every sample asks for class K (conditional) or categorical code K
+                    (InfoGAN), in the .png / .npy / .npz of --out.
 
 Image-to-image runs (pix2pix, CycleGAN) translate images instead of sampling latents:
   default           the first --num held-out examples (dataset.eval_split): .png rows
@@ -41,7 +52,7 @@ import numpy as np
 from launch import common
 
 flags.DEFINE_string('workdir', None, 'Run directory written by launch/main.py.')
-flags.DEFINE_integer('num', 64, 'Number of samples (per class with --per_class).')
+flags.DEFINE_integer('num', 64, 'Number of samples.')
 flags.DEFINE_string('out', None, 'Output path: .png (grid) or .npy (raw samples).')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 flags.DEFINE_integer('seed', 0, 'Sampling seed.')
@@ -49,7 +60,11 @@ flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has t
 flags.DEFINE_integer('interpolate', 0, 'K > 0: write a K-row latent interpolation PNG and GIF.')
 flags.DEFINE_integer('interpolation_steps', 10, 'Steps (columns / GIF frames) per row.')
 flags.DEFINE_integer('gif_ms', 150, 'Duration of one GIF frame in milliseconds.')
-flags.DEFINE_bool('per_class', False, 'One grid per class (conditional models).')
+flags.DEFINE_bool('per_class', False, 'One row per class (conditional models) or per '
+                  'categorical code with continuous-code traversals (InfoGAN).')
+flags.DEFINE_integer('per_row', 10, 'Samples per row of --per_class grids and traversals.')
+flags.DEFINE_integer('label', None, 'Sample only class K (conditional) or categorical code K '
+                     '(InfoGAN).')
 flags.DEFINE_string('inputs', None, 'Image-to-image runs: a folder of images or a .npy '
                     '(N, H, W[, C]) to translate (default: held-out examples).')
 flags.DEFINE_enum('direction', 'a_to_b', ['a_to_b', 'b_to_a'],
@@ -122,21 +137,54 @@ def write_interpolation(networks, variables, key, rows: int, steps: int, base: s
   return png, gif
 
 
-def write_per_class(networks, state, num: int, key, base: str, *, ema: bool) -> list[str]:
-  """Writes BASE_class<c>.png, num samples of class c, for every class."""
-  import jax  # pylint: disable=g-import-not-at-top
+def write_per_class(networks, variables, per_row: int, key, base: str) -> list[str]:
+  """BASE_per_class.png (one row per class) or, for InfoGAN, BASE_per_code.png (one row per
+  categorical value) and BASE_traversal_c<j>.png per continuous code; returns the paths."""
   from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
-  if not networks.num_classes:
-    raise ValueError('--per_class needs a conditional model (trained with '
-                     '--config.dataset.conditional=True); this one is unconditional.')
   if len(networks.data_shape) != 3:
     raise ValueError(f'--per_class writes image grids; data shape is {networks.data_shape}.')
-  paths = []
-  for c in range(networks.num_classes):
-    samples = sampling.generate(networks, state, num, jax.random.fold_in(key, c), ema=ema,
-                                labels=np.full((num,), c, np.int32))
-    paths.append(visualize.save_image_grid(samples, f'{base}_class{c}.png'))
+  sampler = sampling.make_sampler(networks)
+  upscale = 2 if networks.data_shape[0] <= 32 else 1
+  z, labels, _ = sampling.class_grid_inputs(networks, key, per_row)
+  name = 'per_class' if networks.num_classes else 'per_code'
+  paths = [visualize.save_image_grid(np.asarray(sampler(variables, z, labels)),
+                                     f'{base}_{name}.png', ncols=per_row, upscale=upscale)]
+  if networks.latent_codes is not None:
+    values = np.linspace(-2.0, 2.0, per_row)
+    labels = None
+    if networks.num_classes:  # An InfoGAN that is also class-conditional: class 0.
+      labels = np.zeros((networks.latent_codes[0] * per_row,), np.int32)
+    for j in range(networks.latent_codes[1]):
+      z = sampling.traversal_latents(networks, key, j, values)
+      paths.append(visualize.save_image_grid(np.asarray(sampler(variables, z, labels)),
+                                             f'{base}_traversal_c{j}.png', ncols=per_row,
+                                             upscale=upscale))
   return paths
+
+
+def requested(networks, num: int, key, label=None):
+  """(latents or None, labels or None, code labels or None, continuous codes or None) of
+  `num` samples: a conditional model asks for class i mod K (or `label`), InfoGAN draws its
+  codes (categorical fixed to `label` when given)."""
+  if label is not None:
+    k = networks.num_classes or (networks.latent_codes or (0,))[0]
+    if not k:
+      raise ValueError('--label needs a conditional model (trained with '
+                       '--config.dataset.conditional=True) or InfoGAN codes; this run is '
+                       'unconditional.')
+    if not 0 <= label < k:
+      raise ValueError(f'--label={label} is out of range: the run has {k} classes / codes.')
+  labels = None
+  if networks.num_classes:
+    labels = (np.full((num,), label, np.int32) if label is not None and
+              networks.latent_codes is None else np.arange(num, dtype=np.int32) %
+              networks.num_classes)
+  if networks.latent_codes is None:
+    return None, labels, labels, None
+  noise, cat, cont = networks.sample_codes(key, num)
+  cat = np.full((num,), label, np.int32) if label is not None else np.asarray(cat)
+  z = np.asarray(networks.code_latents(noise, cat, cont))
+  return z, labels, cat, np.asarray(cont)
 
 
 def read_images(path: str):
@@ -201,13 +249,13 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples', 'sampled.png')
-  if not out.endswith(('.png', '.npy')):
-    raise app.UsageError(f'--out must end in .png or .npy; got {out!r}.')
+  if not out.endswith(('.png', '.npy', '.npz')):
+    raise app.UsageError(f'--out must end in .png, .npy or .npz; got {out!r}.')
   config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
   ema = FLAGS.ema and config.ema_decay > 0
   if sampling.translation_kind(config) is not None:
-    if FLAGS.per_class or FLAGS.interpolate:
-      raise app.UsageError('--per_class and --interpolate sample latents; this is an '
+    if FLAGS.per_class or FLAGS.interpolate or FLAGS.label is not None:
+      raise app.UsageError('--per_class, --label and --interpolate sample latents; this is an '
                            'image-to-image run: use --inputs=PATH or the held-out default.')
     try:
       n = write_translations(config, networks, state, out, jax.random.key(FLAGS.seed),
@@ -224,27 +272,47 @@ def main(argv):
   if FLAGS.inputs:
     raise app.UsageError('--inputs translates images: it needs an image-to-image run (pix2pix, '
                          'CycleGAN); this run samples latents.')
-  if FLAGS.per_class and not networks.num_classes:
-    raise app.UsageError('--per_class needs a conditional model (trained with '
-                         '--config.dataset.conditional=True); this run is unconditional.')
   if FLAGS.interpolate and len(networks.data_shape) != 3:
     raise app.UsageError(f'--interpolate needs an image model; data shape is '
                          f'{networks.data_shape}.')
   if FLAGS.interpolate < 0 or FLAGS.interpolation_steps < 2:
     raise app.UsageError('--interpolate must be >= 0 and --interpolation_steps >= 2.')
+  if FLAGS.per_class and FLAGS.per_row < 1:
+    raise app.UsageError('--per_row must be >= 1.')
   key = jax.random.key(FLAGS.seed)
-  samples = sampling.generate(networks, state, FLAGS.num, key, ema=ema)
+  try:
+    z, labels, out_labels, continuous = requested(networks, FLAGS.num, key, FLAGS.label)
+    if FLAGS.per_class and not (networks.num_classes or networks.latent_codes):
+      raise ValueError('--per_class needs a conditional model (trained with '
+                       '--config.dataset.conditional=True) or InfoGAN codes; this run is '
+                       'unconditional.')
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  samples = sampling.generate(networks, state, FLAGS.num, key, ema=ema, labels=labels,
+                              latents=z)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  if out.endswith('.npy'):
+  base = os.path.splitext(out)[0]
+  if out.endswith('.npz'):
+    from gan_jax.data import sources  # pylint: disable=g-import-not-at-top
+    extra = {} if continuous is None else {'continuous': continuous}
+    if out_labels is not None:
+      extra['num_classes'] = networks.num_classes or networks.latent_codes[0]
+    sources.save_labelled_npz(out, samples, out_labels, workdir=os.path.abspath(FLAGS.workdir),
+                              step=step, ema=ema, **extra)
+  elif out.endswith('.npy'):
     np.save(out, samples.astype(np.float32))
+    if out_labels is not None:
+      np.save(base + '_labels.npy', out_labels)
   elif samples.ndim == 4:
     visualize.save_image_grid(samples, out)
   else:
     from gan_jax import plots  # pylint: disable=g-import-not-at-top
     real = np.stack([source[i]['image'] for i in range(min(len(source), FLAGS.num))])
     plots.scatter_real_vs_fake(real, samples, out, title=f'step {step}')
-  print(f'Wrote {FLAGS.num} samples from step {step} to {out}')
-  base = os.path.splitext(out)[0]
+  what = '' if FLAGS.label is None else f' of {"code" if z is not None else "class"} {FLAGS.label}'
+  print(f'Wrote {FLAGS.num} samples{what} from step {step} to {out}'
+        + (f' (labels in {base}_labels.npy)' if out.endswith('.npy') and out_labels is not None
+           else ''))
   if FLAGS.interpolate:
     png, gif = write_interpolation(
         networks, state.generator_variables(ema=ema), jax.random.fold_in(key, 1),
@@ -252,9 +320,9 @@ def main(argv):
     print(f'Wrote {FLAGS.interpolate} x {FLAGS.interpolation_steps} interpolation to {png} '
           f'and {gif}')
   if FLAGS.per_class:
-    paths = write_per_class(networks, state, FLAGS.num, jax.random.fold_in(key, 2), base,
-                            ema=ema)
-    print(f'Wrote {len(paths)} per-class grids: {paths[0]} .. {paths[-1]}')
+    paths = write_per_class(networks, state.generator_variables(ema=ema), FLAGS.per_row,
+                            jax.random.fold_in(key, 2), base)
+    print('Wrote ' + ', '.join(paths))
 
 
 if __name__ == '__main__':

@@ -228,7 +228,8 @@ def _top_singular_value(w):
 def test_projection_logit_by_hand(name, spectral_norm):
   """logit = psi(phi(x)) + <V[y], phi(x)> from the captured phi(x) and the parameters in
   numpy (float64): psi is resnet's Dense(1) on the sum pool, dcgan's base x base logit conv
-  as a Dense on the flattened map. With spectral norm both psi's kernel and V are divided by
+  as a Dense on the flattened map; the projection reads phi (resnet) or the spatial sum of
+  dcgan's map (phi reshaped to (N, base, base, C), summed). With spectral norm both psi's kernel and V are divided by
   their top singular value (numpy SVD; 100 power iterations converge). rtol 1e-4."""
   net = _net(name, d_conditioning='projection', d_spectral_norm=spectral_norm,
              spectral_norm_steps=100)
@@ -245,8 +246,10 @@ def test_projection_logit_by_hand(name, spectral_norm):
   psi = phi @ w.reshape(-1)
   if name == 'resnet':
     psi = psi + float(params['logit']['bias'][0])
-  want = psi + np.sum(v[np.asarray(LABELS)] * phi, axis=-1)
+  pooled = phi if name == 'resnet' else phi.reshape(N, 4 * 4, 8).sum(1)
+  want = psi + np.sum(v[np.asarray(LABELS)] * pooled, axis=-1)
   assert phi.shape == (N, {'dcgan': 4 * 4 * 8, 'resnet': 4}[name])
+  assert v.shape == (K, {'dcgan': 8, 'resnet': 4}[name])
   np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-5)
 
 

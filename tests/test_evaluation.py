@@ -185,8 +185,11 @@ def test_sample_interpolation_and_per_class_needs_a_conditional_model(loaded, tm
   with Image.open(png) as im:  # 3 rows x 10 columns of 28 px (+2 px padding), upscaled 4x.
     assert im.size == (4 * (10 * 30 + 2), 4 * (3 * 30 + 2))
   with pytest.raises(ValueError, match='conditional'):
-    sample.write_per_class(networks, state, 4, jax.random.key(0), str(tmp_path / 'c'), ema=True)
-  assert not list(tmp_path.glob('c_class*'))
+    sample.write_per_class(networks, state.generator_variables(), 4, jax.random.key(0),
+                           str(tmp_path / 'c'))
+  with pytest.raises(ValueError, match='unconditional'):
+    sample.requested(networks, 4, jax.random.key(0), label=1)
+  assert not list(tmp_path.glob('c_*'))
 
 
 @pytest.mark.slow

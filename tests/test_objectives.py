@@ -308,10 +308,10 @@ def _log_softmax_ramp(m, k, classes=3):
   return logits[k] - np.log(np.sum(np.exp(logits)))
 
 
-def _heads_context(config):
+def _heads_context(config, latent_codes=None):
   networks = models.Networks(make_generator=lambda a: _Identity(),
                              make_discriminator=lambda a: _HeadsD(), latent_dim=7,
-                             data_shape=(2, 2, 1), num_classes=3)
+                             data_shape=(2, 2, 1), num_classes=3, latent_codes=latent_codes)
   return train_step_lib.make_context(config, networks)
 
 
@@ -350,7 +350,7 @@ def test_infogan_terms_by_hand():
   overrides.set_field(config, 'model.infogan.continuous', 2)
   overrides.set_field(config, 'objective.infogan.continuous_weight', 0.1)
   overrides.set_field(config, 'objective.infogan.info_weight', 2.0)
-  ctx = _heads_context(config)
+  ctx = _heads_context(config, latent_codes=(3, 2))
   obj = objectives.get_objective(config)
   g_inputs = obj.generator_inputs(ctx, jax.random.key(0), {'image': jnp.zeros((4, 2, 2, 1))})
   chex.assert_shape(g_inputs['z'], (4, 7))                # 2 noise + 3 one-hot + 2 codes.

@@ -174,7 +174,8 @@ def test_main_and_sample_commands(tfds_data_dir, tmp_path):
   assert Image.open(tmp_path / 's.png').size[0] > 28
 
 
-def test_sigterm_saves_a_checkpoint(tfds_data_dir, tmp_path):
+@pytest.mark.slow  # A subprocess run (~15 s idle); the in-process SIGTERM path runs by default
+def test_sigterm_saves_a_checkpoint(tfds_data_dir, tmp_path):  # (test_hooks_run_...).
   workdir = tmp_path / 'run'
   env = dict(os.environ, PYTHONUNBUFFERED='1')
   env.pop('XLA_FLAGS', None)

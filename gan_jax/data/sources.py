@@ -1,5 +1,6 @@
 """Random-access data sources: TFDS datasets by name, a folder of images, toy 2-D data.
 
+Also a labelled .npz (`npz`: generated data written by launch/sample.py, `save_labelled_npz`).
 `load_source(dataset_config, seed)` returns a `Source`: a sequence of examples
 {'image': float32 array in [-1, 1] (or raw 2-D points for toy data), 'label': int32}, with
 the data shape and number of classes. Small datasets are held in memory. Image-to-image
@@ -101,7 +102,7 @@ def _tfds_builder(name: str, data_dir: str):
     builder = tfds.builder(name, data_dir=data_dir or None)
   except Exception as e:  # tfds raises several types for unknown names.
     raise ValueError(f'Unknown dataset {name!r}: {e}. Use a TFDS name (e.g. mnist, cifar10), '
-                     f"'embedded_mnist', 'image_folder', 'paired_digits', 'unpaired_digits' "
+                     f"'embedded_mnist', 'image_folder', 'npz', 'paired_digits', 'unpaired_digits' "
                      f'or one of {TOY_DATASETS}.') from e
   return builder
 
@@ -183,12 +184,102 @@ def _load_toy(cfg: ml_collections.ConfigDict, seed: int) -> Source:
                 f'toy:{cfg.name} (pool of {TOY_POOL_SIZE} samples)')
 
 
+NPZ_KEYS = ('images', 'labels')
+
+
+def save_labelled_npz(path: str, images: np.ndarray, labels: Optional[np.ndarray],
+                      **metadata) -> str:
+  """Writes an image set that `dataset.name='npz'` reads back: `images` (N, H, W, C) float32
+  in [-1, 1], `labels` (N,) int32 (None: unlabelled), and any array/scalar/str `metadata`
+  (e.g. num_classes, the run and step that generated them). Atomic (tmp file + rename)."""
+  images = np.asarray(images, np.float32)
+  if labels is not None:
+    labels = np.asarray(labels, np.int32)
+  if images.ndim != 4 or (labels is not None and labels.shape != images.shape[:1]):
+    raise ValueError(f'Need images (N, H, W, C) and one label per image; got {images.shape} '
+                     f'and {None if labels is None else labels.shape}.')
+  arrays = {k: np.asarray(v) for k, v in metadata.items()}
+  if labels is not None:
+    arrays['labels'] = labels
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f'{path}.tmp{os.getpid()}.npz'
+  np.savez(tmp, images=images, **arrays)
+  os.replace(tmp, path)
+  return path
+
+
+def _load_npz(cfg: ml_collections.ConfigDict) -> Source:
+  """A labelled .npz at `cfg.path` (save_labelled_npz; launch/sample.py --out=X.npz):
+  'images' (N, H, W, C) float in [-1, 1] or uint8, 'labels' (N,) ints (optional)."""
+  path = cfg.path
+  if not path or not os.path.isfile(path):
+    raise FileNotFoundError(f"dataset.path={path!r} is not a file; dataset.name='npz' needs "
+                            '--config.dataset.path=/path/to/samples.npz (written by '
+                            'launch/sample.py --out=X.npz).')
+  with np.load(path) as f:
+    if 'images' not in f:
+      raise ValueError(f'{path} has no array "images" (it has {sorted(f.files)}); write it '
+                       'with gan_jax.data.sources.save_labelled_npz or launch/sample.py.')
+    images = np.asarray(f['images'])
+    has_labels = 'labels' in f
+    labels = np.asarray(f['labels']) if has_labels else np.zeros(len(images), np.int64)
+    num_classes = int(f['num_classes']) if 'num_classes' in f else None
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or labels.shape != images.shape[:1]:
+    raise ValueError(f'{path}: need images (N, H, W[, C]) and labels (N,); got '
+                     f'{images.shape} and {labels.shape}.')
+  if images.dtype == np.uint8 or cfg.image_size or cfg.channels:
+    if images.dtype != np.uint8:
+      images = np.round((np.clip(images, -1, 1) + 1) * 127.5).astype(np.uint8)
+    size = cfg.image_size or images.shape[1]
+    images = np.stack([_to_float_image(im, size, cfg.channels) for im in images])
+  images = images.astype(np.float32)
+  if has_labels and num_classes is None:
+    num_classes = int(labels.max()) + 1 if len(labels) else None
+  return Source(ArraySource(images, labels), images.shape[1:], num_classes,
+                f'npz:{path} ({len(images)} examples)')
+
+
+def limit_per_class(source: Source, per_class: int) -> Source:
+  """The first `per_class` examples of each class, in the source's order (a small labelled
+  training set, e.g. 50 digits per class; the embedded digits' order is the one TFDS shuffled
+  them into once, at preparation). Raises when a class has fewer."""
+  if not source.num_classes:
+    raise ValueError(f'dataset.examples_per_class={per_class} needs a labelled dataset; '
+                     f'{source.description} has no classes.')
+  if not isinstance(source.examples, ArraySource):
+    raise ValueError('dataset.examples_per_class needs a dataset held in memory; '
+                     f'{source.description} is read lazily.')
+  labels = source.examples.labels
+  keep = []
+  for c in range(source.num_classes):
+    idx = np.flatnonzero(labels == c)[:per_class]
+    if len(idx) < per_class:
+      raise ValueError(f'dataset.examples_per_class={per_class}, but class {c} has only '
+                       f'{len(idx)} examples in {source.description}.')
+    keep.append(idx)
+  keep = np.sort(np.concatenate(keep))
+  return dataclasses.replace(
+      source, examples=ArraySource(source.examples.data[keep], labels[keep]),
+      description=f'{source.description}, first {per_class} per class ({len(keep)} examples)')
+
+
 def load_source(cfg: ml_collections.ConfigDict, seed: int = 0) -> Source:
-  """Loads the dataset named by `cfg.name` (see module docstring)."""
+  """Loads the dataset named by `cfg.name` (see module docstring); with
+  `cfg.examples_per_class` > 0, only the first that many examples of each class."""
+  source = _load_any(cfg, seed)
+  per_class = int(cfg.get('examples_per_class', 0) or 0)
+  return limit_per_class(source, per_class) if per_class > 0 else source
+
+
+def _load_any(cfg: ml_collections.ConfigDict, seed: int) -> Source:
   if cfg.name in TOY_DATASETS:
     return _load_toy(cfg, seed)
   if cfg.name == 'image_folder':
     return _load_image_folder(cfg)
+  if cfg.name == 'npz':
+    return _load_npz(cfg)
   if cfg.name == 'paired_digits':
     from gan_jax.data import paired  # pylint: disable=g-import-not-at-top
     return paired.load(cfg)

@@ -81,7 +81,7 @@ def _module(variables):
 
 @functools.partial(jax.jit, static_argnames=('num_classes', 'steps', 'batch_size',
                                              'learning_rate'))
-def _train(images, labels, key, num_classes, steps, batch_size, learning_rate):
+def _train(images, labels, key, num_classes, steps, batch_size, learning_rate, probs=None):
   model = SmallCNN(num_classes)
   init_key, data_key = jax.random.split(key)
   variables = model.init(init_key, images[:1])
@@ -93,7 +93,10 @@ def _train(images, labels, key, num_classes, steps, batch_size, learning_rate):
 
   def step(carry, step_key):
     params, opt_state = carry
-    idx = jax.random.randint(step_key, (batch_size,), 0, images.shape[0])
+    if probs is None:
+      idx = jax.random.randint(step_key, (batch_size,), 0, images.shape[0])
+    else:
+      idx = jax.random.choice(step_key, images.shape[0], (batch_size,), p=probs)
     grads = jax.grad(loss_fn)(params, images[idx], labels[idx])
     updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), None
@@ -105,8 +108,13 @@ def _train(images, labels, key, num_classes, steps, batch_size, learning_rate):
 
 
 def train_classifier(images, labels, *, num_classes, steps=500, seed=0, batch_size=128,
-                     learning_rate=1e-3):
-  """Trains SmallCNN with Adam on (images, integer labels) -> variables {'params': ...}."""
+                     learning_rate=1e-3, sampling_weights=None):
+  """Trains SmallCNN with Adam on (images, integer labels) -> variables {'params': ...}.
+
+  Minibatches are drawn with replacement, uniformly, or with probability proportional to
+  `sampling_weights` (N,) (e.g. half of each batch from a real and half from a generated
+  set: weights 0.5 / n_real and 0.5 / n_generated).
+  """
   images = _as_nhwc(images)
   labels = jnp.asarray(labels, jnp.int32)
   if labels.shape != images.shape[:1]:
@@ -115,8 +123,15 @@ def train_classifier(images, labels, *, num_classes, steps=500, seed=0, batch_si
   if steps < 1 or batch_size < 1 or num_classes < 2:
     raise ValueError(f'steps, batch_size must be >= 1 and num_classes >= 2; got {steps}, '
                      f'{batch_size}, {num_classes}.')
+  probs = None
+  if sampling_weights is not None:
+    w = np.asarray(sampling_weights, np.float64)
+    if w.shape != labels.shape or np.any(w < 0) or not w.sum() > 0:
+      raise ValueError(f'sampling_weights must be {labels.shape[0]} non-negative numbers, not '
+                       f'all 0; got shape {w.shape}.')
+    probs = jnp.asarray(w / w.sum(), jnp.float32)
   return _train(images, labels, jax.random.key(seed), num_classes, steps, batch_size,
-                learning_rate)
+                learning_rate, probs)
 
 
 @jax.jit

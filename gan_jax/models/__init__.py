@@ -67,9 +67,35 @@ class Networks:
   generator_input_shape: Any = None
   discriminator_input_shape: Any = None
   condition_shape: Optional[tuple[int, ...]] = None
+  # InfoGAN's structured latent (categorical K, continuous M): G's input is
+  # concat(noise, one_hot(c_cat), c_cont) with latent_dim = noise + K + M; None = plain z.
+  latent_codes: Optional[tuple[int, int]] = None
 
   # ---- latents -------------------------------------------------------------------------
+  def sample_codes(self, key: jax.Array, num: int):
+    """InfoGAN: (noise (num, latent_dim - K - M) ~ N(0, I), c_cat (num,) ~ Cat(K) uniform,
+    c_cont (num, M) ~ U[-1, 1])."""
+    if self.latent_codes is None:
+      raise ValueError('These networks have no structured latent codes (InfoGAN: '
+                       'model.d_q_head=True with model.infogan.categorical / continuous).')
+    categorical, continuous = self.latent_codes
+    k_z, k_cat, k_cont = jax.random.split(key, 3)
+    return (jax.random.normal(k_z, (num, self.latent_dim - categorical - continuous)),
+            jax.random.randint(k_cat, (num,), 0, categorical),
+            jax.random.uniform(k_cont, (num, continuous), minval=-1.0, maxval=1.0))
+
+  def code_latents(self, noise: jax.Array, categorical: jax.Array,
+                   continuous: jax.Array) -> jax.Array:
+    """InfoGAN: G's input concat(noise, one_hot(c_cat), c_cont) (num, latent_dim)."""
+    return jnp.concatenate([noise, jax.nn.one_hot(categorical, self.latent_codes[0],
+                                                  dtype=noise.dtype),
+                            jnp.asarray(continuous, noise.dtype)], axis=-1)
+
   def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
+    """G's latent input (num, latent_dim): z ~ latent_distribution, or InfoGAN's
+    code_latents(*sample_codes(key, num))."""
+    if self.latent_codes is not None:
+      return self.code_latents(*self.sample_codes(key, num))
     shape = (num, self.latent_dim)
     if self.latent_distribution == 'normal':
       return jax.random.normal(key, shape)
@@ -147,13 +173,17 @@ def build_networks(model_config: ml_collections.ConfigDict, data_shape: tuple[in
   else:
     built = builder(model_config, tuple(data_shape), num_classes)
   make_g, make_d, io = built if len(built) == 3 else (*built, {})
+  codes = None
+  if model_config.get('d_q_head', False):
+    codes = (int(model_config.infogan.categorical), int(model_config.infogan.continuous))
   return Networks(make_generator=make_g, make_discriminator=make_d,
                   latent_dim=int(model_config.latent_dim), data_shape=tuple(data_shape),
                   num_classes=num_classes,
                   latent_distribution=model_config.latent_distribution,
                   generator_input_shape=io.get('generator_input'),
                   discriminator_input_shape=io.get('discriminator_input'),
-                  condition_shape=None if condition_shape is None else tuple(condition_shape))
+                  condition_shape=None if condition_shape is None else tuple(condition_shape),
+                  latent_codes=codes)
 
 
 def count_params(variables: Variables) -> int:

@@ -22,7 +22,9 @@ Heads on phi(x) (then D returns a dict with 'logit' (N,) and the heads' entries)
   batch).
 phi(x) is what D's final linear layer reads: resnet, the sum over H, W of the last block's
 ReLU (the paper sums); dcgan, the flattened last feature map (its base x base VALID logit
-convolution is a Dense on it). Head layers are spectrally normalized with D's.
+convolution is a Dense on it). The projection reads the spatial sum of that map on dcgan
+too (`projection_features`), the paper's global pooling, rather than the flattened map (a
+class-specific spatial template). Head layers are spectrally normalized with D's.
 """
 
 import dataclasses
@@ -180,17 +182,20 @@ class QHead(nn.Module):
 
 def discriminator_output(logit: jax.Array, features: jax.Array,
                          labels: Optional[jax.Array], cond: Conditioning, *,
-                         spectral_norm: bool, n_steps: int, train: bool, dtype=None):
+                         spectral_norm: bool, n_steps: int, train: bool, dtype=None,
+                         projection_features: Optional[jax.Array] = None):
   """D's output from psi's logit (N,) and phi(x) = `features` (N, F) (call inside D's
-  compact method): the logit itself, plus the projection term when cond.d == 'projection';
-  a dict {'logit', heads...} when a head is on."""
+  compact method): the logit itself, plus the projection term when cond.d == 'projection'
+  (on `projection_features` (N, F') when given, else on phi); a dict {'logit', heads...}
+  when a head is on."""
   sn = dict(spectral_norm=spectral_norm, n_steps=n_steps, train=train)
   if cond.d == 'projection':
     labels = _require_labels(labels, 'd_conditioning', cond.d)
-    table = nn.Embed(cond.num_classes, features.shape[-1],
+    phi = features if projection_features is None else projection_features
+    table = nn.Embed(cond.num_classes, phi.shape[-1],
                      embedding_init=nn.initializers.xavier_uniform(), name='projection')
     v = layers.apply_layer(table, labels, **sn)
-    logit = logit + jnp.sum(v.astype(jnp.float32) * features.astype(jnp.float32), axis=-1)
+    logit = logit + jnp.sum(v.astype(jnp.float32) * phi.astype(jnp.float32), axis=-1)
   if not cond.has_heads:
     return logit
   out = {'logit': logit}

@@ -27,7 +27,8 @@ Config fields (configs/default.py holds the defaults; the defaults give the netw
   model.g_conditioning ('concat': [z, E[y]] into the first layer; 'cbn': every BN of G
     conditional, tables initialized N(1, 0.02) like the plain scales), d_conditioning
     ('concat': label channels appended to the image; 'projection'), d_class_head, d_q_head:
-    gan_jax.models.conditioning, with phi(x) = the flattened last feature map of D.
+    gan_jax.models.conditioning, with phi(x) = the flattened last feature map of D (the
+    projection reads its spatial sum).
 BatchNorm is gan_jax.models.normalization's (two-pass variance, PyTorch's momentum and eps).
 """
 
@@ -142,7 +143,8 @@ class DCGANDiscriminator(nn.Module):
     logit = logit.reshape(x.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
-                                         n_steps=self.spectral_norm_steps, dtype=self.dtype)
+                                         n_steps=self.spectral_norm_steps, dtype=self.dtype,
+                                         projection_features=jnp.sum(x, axis=(1, 2)))
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],

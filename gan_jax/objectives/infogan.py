@@ -9,8 +9,9 @@ variational lower bound of the mutual information I(c; G(z, c)) as a loss term:
 
 with NLL_Gauss = sum_m [ (c_m - mu_m)^2 / (2 sigma_m^2) + log sigma_m + log(2 pi) / 2 ],
 averaged over the batch; sigma = 1 unless `learn_std` (then Q's 'q_continuous_log_std').
-G's input is concat(z, one_hot(c_cat), c_cont): `model.latent_dim` counts all of them (the
-paper's MNIST: 62 noise + 10 + 2 = 74).
+G's input is concat(z, one_hot(c_cat), c_cont) (`Networks.sample_codes` / `code_latents`, so
+that sampling and evaluation draw the codes as training does): `model.latent_dim` counts all
+of them (the paper's MNIST: 62 noise + 10 + 2 = 74).
 """
 
 import jax
@@ -26,12 +27,6 @@ def gaussian_nll(x, mean, log_std):
   """Per-example negative log density of a factored Gaussian, summed over the last axis."""
   return jnp.sum(0.5 * jnp.square((x - mean) * jnp.exp(-log_std)) + log_std
                  + 0.5 * np.log(2 * np.pi), axis=-1)
-
-
-def generator_input(z, categorical, continuous, num_categories):
-  """concat(z, one_hot(c_cat), c_cont): what G is fed."""
-  return jnp.concatenate([z, jax.nn.one_hot(categorical, num_categories, dtype=z.dtype),
-                          continuous.astype(z.dtype)], axis=-1)
 
 
 class InfoGAN(unconditional.Unconditional):
@@ -57,20 +52,17 @@ class InfoGAN(unconditional.Unconditional):
           f'({self.categorical} categorical + {self.continuous} continuous): it counts the noise '
           'and the codes (the paper: 62 + 10 + 2 = 74).')
 
-  def sample_codes(self, key, n):
-    """(z noise, c_cat, c_cont) for n samples."""
-    k_z, k_cat, k_cont = jax.random.split(key, 3)
-    return (jax.random.normal(k_z, (n, self.noise_dim)),
-            jax.random.randint(k_cat, (n,), 0, self.categorical),
-            jax.random.uniform(k_cont, (n, self.continuous), minval=-1.0, maxval=1.0))
-
   def generator_inputs(self, ctx, key, batch):
     n = batch['image'].shape[0]
     k_codes, k_y = jax.random.split(key)
-    z, cat, cont = ctx.draw_global(self.sample_codes, k_codes, n)
     networks = ctx.networks
+    if networks.latent_codes != (self.categorical, self.continuous):
+      raise ValueError('InfoGAN needs the Q head and its codes: set --config.model.d_q_head=True '
+                       f'(the networks have latent codes {networks.latent_codes}).')
+    # The same draws as networks.sample_latents (sampling and evaluation use it).
+    noise, cat, cont = ctx.draw_global(networks.sample_codes, k_codes, n)
     labels = ctx.draw_global(networks.sample_labels, k_y, n) if networks.num_classes else None
-    return {'z': generator_input(z, cat, cont, self.categorical), 'labels': labels,
+    return {'z': networks.code_latents(noise, cat, cont), 'labels': labels,
             'categorical': cat, 'continuous': cont}
 
   def mutual_information_terms(self, out_fake, g_inputs):

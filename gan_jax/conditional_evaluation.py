@@ -27,7 +27,6 @@ eval.classes.classifier_seeds seeds (reported per seed too). Everything is a fun
 run, the config and eval.seed.
 """
 
-import os
 import time
 from typing import Callable, Optional
 
@@ -36,7 +35,6 @@ import ml_collections
 import numpy as np
 
 from gan_jax import evaluation, metric_logging, sampling
-from gan_jax.data import paired
 from gan_jax.metrics import class_conditional
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import frechet
@@ -55,7 +53,7 @@ def class_kind(networks) -> Optional[str]:
 
 def held_out_arrays(config: ml_collections.ConfigDict):
   """(images, labels) of the whole held-out split dataset.eval_split."""
-  held = evaluation.load_split(config, paired.held_out_config(config.dataset).split)  # Checks.
+  held = evaluation.load_split(config, config.dataset.eval_split)
   images, labels = evaluation.source_arrays(held)
   if not held.num_classes or labels is None or np.any(labels < 0):
     raise ValueError(f'The held-out split {config.dataset.eval_split!r} has no labels.')
@@ -64,27 +62,22 @@ def held_out_arrays(config: ml_collections.ConfigDict):
 
 def check_disjoint(config: ml_collections.ConfigDict) -> str:
   """Raises ValueError when the held-out split overlaps the training or classifier split
-  (embedded digits: by index; TFDS splits: by name); returns what was checked."""
+  (evaluation.held_out_overlap: the embedded digits by index, TFDS splits by name); returns
+  what was checked."""
   d = config.dataset
-  if d.name != 'embedded_mnist':
-    if d.eval_split in (d.split, evaluation.classifier_split(config)):
-      raise ValueError(f'dataset.eval_split={d.eval_split!r} is also the training or the '
-                       'classifier split; choose a held-out split.')
-    return f'{d.name}: splits {d.split!r} / {d.eval_split!r} by name'
-  from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
-  n = embedded_mnist.prepare(d.data_dir).info.splits['train'].num_examples
-  held = paired.split_indices(d.eval_split, n, 'dataset.eval_split')
-  for name, split in (('dataset.split', d.split),
-                      ('eval.classifier_split', evaluation.classifier_split(config))):
-    shared = np.intersect1d(held, paired.split_indices(split, n, name))
-    if shared.size:
-      raise ValueError(f'dataset.eval_split={d.eval_split!r} shares {shared.size} digits with '
-                       f'{name}={split!r}: the held-out digits must be unseen. Use e.g. '
+  clf = evaluation.classifier_split(config)
+  for field, split in (('dataset.split', d.split), ('eval.classifier_split', clf)):
+    shared, held = evaluation.held_out_overlap(config, split, field)
+    if shared:
+      raise ValueError(f'dataset.eval_split={d.eval_split!r} shares {shared} '
+                       f'{"digits" if held is not None else "examples (by name)"} with '
+                       f'{field}={split!r}: the held-out examples must be unseen. Use e.g. '
                        "--config.dataset.split='train[:4000]' "
                        "--config.dataset.eval_split='train[4000:]'.")
-  return (f'embedded_mnist: held-out {d.eval_split!r} ({held.size} digits) shares no digit '
-          f'with the GAN split {d.split!r} or the classifier split '
-          f'{evaluation.classifier_split(config)!r}')
+  if held is None:
+    return f'{d.name}: splits {d.split!r} / {clf!r} / {d.eval_split!r} differ by name'
+  return (f'{d.name}: held-out {d.eval_split!r} ({held} digits) shares no digit with the GAN '
+          f'split {d.split!r} or the classifier split {clf!r}')
 
 
 def classifier_arm(images, labels, test_images, test_labels, *, num_classes, steps, seeds,
@@ -109,7 +102,7 @@ def _cached_trainer(config, images, labels, num_classes: int, steps: int, *,
   name = evaluation.classifier_dataset_key(real_cfg)
   if per_class:
     name += f'_first{per_class}'
-  cache = os.path.abspath(os.path.expanduser(config.eval.cache_dir))
+  cache = evaluation.cache_dir(config.eval)
   return lambda seed: classifier_lib.cached_classifier(
       cache, name, images, labels, num_classes=num_classes, steps=steps, seed=seed)[0]
 
@@ -234,9 +227,10 @@ def evaluate_classes(config: ml_collections.ConfigDict, networks, state, source,
     gen_arm = arm(gen_images, gen_labels)
     results['cas'] = {'generated': gen_arm, 'real': real_arm,
                       'ratio': gen_arm['accuracy'] / real_arm['accuracy']}
+    labels_are = ('requested classes' if kind == 'conditional' else
+                  'classes matched to their codes')
     protocol['cas'] = (f'SmallCNN trained on the {len(gen_images)} samples (labels: the '
-                       f'{"requested classes" if kind == "conditional" else "classes matched to their codes"})'
-                       f' vs on the {len(real_images)} real training digits; both tested on '
+                       f'{labels_are}) vs on the {len(real_images)} real training digits; both tested on '
                        f'the {len(test_images)} held-out digits; ratio = generated / real; '
                        f'{time.time() - t0:.0f} s')
   if augmentation:

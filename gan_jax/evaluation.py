@@ -76,7 +76,8 @@ def eval_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return config.eval
 
 
-def _cache_dir(ecfg):
+def cache_dir(ecfg) -> str:
+  """eval.cache_dir as an absolute path."""
   return os.path.abspath(os.path.expanduser(ecfg.cache_dir))
 
 
@@ -160,7 +161,7 @@ def get_classifier(config, train_source=None, *, log=metric_logging.log):
   (and split, when not 'train').
   """
   ecfg = eval_config(config)
-  cache = _cache_dir(ecfg)
+  cache = cache_dir(ecfg)
   name = classifier_dataset_key(config)
   path = classifier_lib.classifier_cache_path(cache, name, steps=int(ecfg.classifier_steps),
                                               seed=int(ecfg.classifier_seed))
@@ -271,7 +272,7 @@ def reference_features(config, extractor: FeatureExtractor, split: str, source=N
   if per_class and split == d.split:  # Only the training split is limited (load_split).
     key_fields['examples_per_class'] = per_class
   digest = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
-  path = os.path.join(_cache_dir(ecfg), 'reference',
+  path = os.path.join(cache_dir(ecfg), 'reference',
                       f'{_safe(d.name)}_{_safe(split)}_{extractor.name}_{digest}.npz')
   if path in _MEMORY_CACHE:
     return (*_MEMORY_CACHE[path], path, 'loaded')
@@ -477,21 +478,30 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
 DATA_RANGE = 2.0  # Images in [-1, 1].
 
 
+def held_out_overlap(config, split: str, field: str) -> tuple[int, Optional[int]]:
+  """(how many examples `split` of config.dataset shares with dataset.eval_split, the size of
+  the held-out split, or None when only names were compared). The embedded digits and the
+  datasets built on them (sampling.DIGIT_DATASETS) compare digit indices; other datasets
+  compare split names (distinct TFDS split names are disjoint; an equal name counts as 1).
+  `field` names `split` in errors."""
+  d = config.dataset
+  if d.name == 'embedded_mnist' or d.name in sampling.DIGIT_DATASETS:
+    from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
+    n = embedded_mnist.prepare(d.data_dir).info.splits['train'].num_examples
+    held = paired.split_indices(d.eval_split, n, 'dataset.eval_split')
+    return int(np.intersect1d(paired.split_indices(split, n, field), held).size), int(held.size)
+  return int(split == d.eval_split), None
+
+
 def check_classifier_held_out(config) -> str:
   """Raises ValueError when the evaluation classifier's training split (classifier_split)
   shares examples with dataset.eval_split; returns what was checked, for the protocol."""
   d, clf = config.dataset, classifier_split(config)
-  if d.name in sampling.DIGIT_DATASETS:  # Both splits index the embedded MNIST digits.
-    from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
-    n = embedded_mnist.prepare(d.data_dir).info.splits['train'].num_examples
-    shared = np.intersect1d(paired.split_indices(clf, n, 'eval.classifier_split'),
-                            paired.split_indices(d.eval_split, n, 'dataset.eval_split'))
-    what = f'{d.name}: classifier split {clf!r} and held-out split {d.eval_split!r}'
-  else:  # TFDS splits: distinct names are disjoint.
-    shared = np.asarray([clf]) if clf == d.eval_split else np.zeros((0,))
-    what = f'{d.name}: classifier split {clf!r} vs held-out split {d.eval_split!r} (by name)'
-  if shared.size:
-    raise ValueError(f'The evaluation classifier would be trained on {shared.size} held-out '
+  shared, held = held_out_overlap(config, clf, 'eval.classifier_split')
+  what = (f'{d.name}: classifier split {clf!r} and held-out split {d.eval_split!r}'
+          + ('' if held is not None else ' (by name)'))
+  if shared:
+    raise ValueError(f'The evaluation classifier would be trained on {shared} held-out '
                      f'examples ({what}). Set --config.eval.classifier_split to a split '
                      "disjoint from dataset.eval_split (e.g. the training split, '').")
   return f'{what} share no examples'

@@ -184,9 +184,6 @@ def _load_toy(cfg: ml_collections.ConfigDict, seed: int) -> Source:
                 f'toy:{cfg.name} (pool of {TOY_POOL_SIZE} samples)')
 
 
-NPZ_KEYS = ('images', 'labels')
-
-
 def save_labelled_npz(path: str, images: np.ndarray, labels: Optional[np.ndarray],
                       **metadata) -> str:
   """Writes an image set that `dataset.name='npz'` reads back: `images` (N, H, W, C) float32

@@ -5,17 +5,24 @@ r"""Results for the GAN family recipes: the 2-D mode benchmarks and short MNIST 
       --set num_train_steps=20000 --set optim.g.lr=2e-4             # overrides for every run
   python -m benchmarks.gan_family mnist --root DIR --steps 1000     # gan_mlp wgan wgan_gp ...
 
-toy: for each recipe, trains `--seeds` runs (config.seed = 0, 1, ...) with
-`train.train_and_evaluate` into ROOT/<recipe>/seed<k>, then draws 2,500 samples per run
+  python -m benchmarks.gan_family toy --root DIR --variants '' pack4 mbstd unrolled5  # remedies
+  python -m benchmarks.gan_family unrolled_speed --recipes toy_ring --ks 0 1 3 5 10
+
+toy: for each variant (`--variants`, docs/mode_collapse.md) and recipe, trains `--seeds` runs
+(config.seed = 0, 1, ...) with `train.train_and_evaluate` into ROOT/<recipe>/seed<k> (a
+variant: ROOT/<variant>/<recipe>/seed<k>), then draws 2,500 samples per run
 (`sampling.generate`, EMA weights unless --no_ema; a fixed sampling key per seed) and computes
 `metrics.modes.mode_metrics` against the dataset's modes: modes captured, high-quality
 fraction (within 3 std of a mode) and reverse KL, reported as mean +- std over seeds beside
-PacGAN's (Lin et al. 2018, Table 1) published GAN row. Existing finished runs are reused
+PacGAN's (Lin et al. 2018, Table 1) published GAN and PacGAN2-4 rows. Existing finished runs are reused
 (train_and_evaluate resumes; at the last step that is a no-op), so re-running only
 re-evaluates.
 
 --eval_only scores the finished runs under ROOT without training (e.g. after the defaults
 changed, when a resume would be refused).
+
+unrolled_speed: steps/s of the compiled step against unrolled_d_steps k, lax.scan unrolled
+and rolled, on random data of the recipe's shape (compile time apart).
 
 mnist: trains each MNIST recipe for `--steps` steps, one after the other, and prints the
 wall time, steps/s, final losses and the path of the last sample grid (evaluate FID with
@@ -41,11 +48,18 @@ from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-
 TOY_RECIPES = ('toy_ring', 'toy_grid')
 MNIST_RECIPES = ('gan_mlp', 'wgan', 'wgan_gp', 'lsgan', 'sngan')
 NUM_EVAL_SAMPLES = 2_500
-# PacGAN (Lin et al. 2018), Table 1 / 2, the unpacked "GAN" row: modes, high-quality %, rKL.
-PACGAN_GAN_ROW = {
-    'ring8': {'modes': 6.3, 'high_quality_pct': 98.2, 'reverse_kl': 0.45},
-    'grid25': {'modes': 17.3, 'high_quality_pct': 94.8, 'reverse_kl': 0.70},
+# PacGAN (Lin et al. 2018), Table 1: the unpacked GAN and PacGAN m = 2, 3, 4 (modes,
+# high-quality %, reverse KL; their MLPs, 2,500 samples, mean over trials).
+PACGAN_ROWS = {
+    'ring8': {'GAN': (6.3, 98.2, 0.45), 'PacGAN2': (7.9, 95.6, 0.07),
+              'PacGAN3': (7.8, 97.7, 0.10), 'PacGAN4': (7.8, 95.9, 0.07)},
+    'grid25': {'GAN': (17.3, 94.8, 0.70), 'PacGAN2': (23.8, 91.3, 0.13),
+               'PacGAN3': (24.6, 94.2, 0.06), 'PacGAN4': (24.8, 93.6, 0.04)},
 }
+PACGAN_GAN_ROW = {data: dict(zip(('modes', 'high_quality_pct', 'reverse_kl'), rows['GAN']))
+                  for data, rows in PACGAN_ROWS.items()}
+PACGAN4_ROW = {data: dict(zip(('modes', 'high_quality_pct', 'reverse_kl'), rows['PacGAN4']))
+               for data, rows in PACGAN_ROWS.items()}
 
 
 def load_recipe(name: str, variant: str = ''):
@@ -125,50 +139,108 @@ def _mean_std(values, fmt):
   return text + (f' ({missing} seed{"s" if missing > 1 else ""} undefined)' if missing else '')
 
 
+def _toy_workdir(root: str, variant: str, recipe: str, seed: int) -> str:
+  """ROOT/<recipe>/seed<k> for the recipe as shipped, ROOT/<variant>/<recipe>/seed<k> else."""
+  return os.path.join(root, *([variant] if variant else []), recipe, f'seed{seed}')
+
+
+def _beats(seeds, ref) -> list[str]:
+  rkl = np.asarray([r['reverse_kl'] for r in seeds], np.float64)
+  return [name for name, ok in (
+      ('modes', np.mean([r['modes_captured'] for r in seeds]) > ref['modes']),
+      ('HQ', 100 * np.mean([r['high_quality_fraction'] for r in seeds]) > ref['high_quality_pct']),
+      ('rKL', np.all(np.isfinite(rkl)) and rkl.mean() < ref['reverse_kl'])) if ok]
+
+
 def run_toy(args) -> list[dict]:
   rows = []
-  for recipe in args.recipes or TOY_RECIPES:
-    per_seed = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-      config = apply_overrides(load_recipe(recipe, args.variant), args.set)
-      config.seed = seed
-      if args.steps:
-        config.num_train_steps = args.steps
-      workdir = os.path.join(args.root, recipe, f'seed{seed}')
-      if args.eval_only:  # Score finished runs as they are (their own saved config).
-        with open(os.path.join(workdir, 'family_wall_time.json')) as f:
-          run = dict(json.load(f), reused=True)
-      else:
-        run = train_run(config, workdir)
-      result = evaluate_toy_run(workdir, seed, ema=not args.no_ema)
-      result.update(wall_time_s=run['wall_time_s'], dataset=config.dataset.name)
-      per_seed.append(result)
-      print(f'{recipe} seed {seed}: step {result["step"]}, '
-            f'{result["modes_captured"]}/{result["num_modes"]} modes, '
-            f'HQ {100 * result["high_quality_fraction"]:.1f}%, '
-            f'rKL {result["reverse_kl"]:.3f}, {run["wall_time_s"]:.0f} s'
-            + (' (reused run)' if run['reused'] else ''), flush=True)
-    rows.append({'recipe': recipe, 'dataset': per_seed[0]['dataset'], 'seeds': per_seed})
+  for variant in args.variants or [args.variant]:
+    for recipe in args.recipes or TOY_RECIPES:
+      per_seed = []
+      for seed in range(args.first_seed, args.first_seed + args.seeds):
+        config = apply_overrides(load_recipe(recipe, variant), args.set)
+        config.seed = seed
+        if args.steps:
+          config.num_train_steps = args.steps
+        workdir = _toy_workdir(args.root, variant, recipe, seed)
+        if args.eval_only:  # Score finished runs as they are (their own saved config).
+          with open(os.path.join(workdir, 'family_wall_time.json')) as f:
+            run = dict(json.load(f), reused=True)
+        else:
+          run = train_run(config, workdir)
+        result = evaluate_toy_run(workdir, seed, ema=not args.no_ema)
+        result.update(wall_time_s=run['wall_time_s'], dataset=config.dataset.name)
+        per_seed.append(result)
+        print(f'{recipe}{":" + variant if variant else ""} seed {seed}: step {result["step"]}, '
+              f'{result["modes_captured"]}/{result["num_modes"]} modes, '
+              f'HQ {100 * result["high_quality_fraction"]:.1f}%, '
+              f'rKL {result["reverse_kl"]:.3f}, {run["wall_time_s"]:.0f} s'
+              + (' (reused run)' if run['reused'] else ''), flush=True)
+      rows.append({'recipe': recipe, 'variant': variant, 'dataset': per_seed[0]['dataset'],
+                   'seeds': per_seed})
   print()
   print('| recipe | data | steps | wall time / run (s) | modes | high-quality % | reverse KL '
-        '| beats PacGAN GAN row on |')
-  print('|---|---|---|---|---|---|---|---|')
+        '| beats PacGAN4 on | beats GAN row on |')
+  print('|---|---|---|---|---|---|---|---|---|')
   for row in rows:
     s = row['seeds']
-    ref = PACGAN_GAN_ROW[row['dataset']]
-    rkl = np.asarray([r['reverse_kl'] for r in s], np.float64)
-    beats = [name for name, ok in (
-        ('modes', np.mean([r['modes_captured'] for r in s]) > ref['modes']),
-        ('HQ', 100 * np.mean([r['high_quality_fraction'] for r in s]) > ref['high_quality_pct']),
-        ('rKL', np.all(np.isfinite(rkl)) and rkl.mean() < ref['reverse_kl'])) if ok]
-    print(f'| {row["recipe"]}{" (raw G)" if args.no_ema else " (EMA G)"} | {row["dataset"]} | '
+    name = row['recipe'] + (f':{row["variant"]}' if row['variant'] else '')
+    print(f'| {name}{" (raw G)" if args.no_ema else " (EMA G)"} | {row["dataset"]} | '
           f'{s[0]["step"]} | {_mean_std([r["wall_time_s"] for r in s], "{:.0f}")} | '
           f'{_mean_std([r["modes_captured"] for r in s], "{:.1f}")} / {s[0]["num_modes"]} | '
           f'{_mean_std([100 * r["high_quality_fraction"] for r in s], "{:.1f}")} | '
-          f'{_mean_std([r["reverse_kl"] for r in s], "{:.3f}")} | {", ".join(beats) or "none"} |')
-    print(f'| PacGAN paper, GAN | {row["dataset"]} | | | {ref["modes"]} | '
-          f'{ref["high_quality_pct"]} | {ref["reverse_kl"]} | |')
+          f'{_mean_std([r["reverse_kl"] for r in s], "{:.3f}")} | '
+          f'{", ".join(_beats(s, PACGAN4_ROW[row["dataset"]])) or "none"} | '
+          f'{", ".join(_beats(s, PACGAN_GAN_ROW[row["dataset"]])) or "none"} |')
+  for dataset in dict.fromkeys(row['dataset'] for row in rows):
+    for name, (modes, hq, rkl) in PACGAN_ROWS[dataset].items():
+      print(f'| PacGAN paper, {name} | {dataset} | | | {modes} | {hq} | {rkl} | | |')
   print(f'\n{args.seeds} seeds each, mean ± std over seeds; {NUM_EVAL_SAMPLES} samples per seed.')
+  return rows
+
+
+def run_unrolled_speed(args) -> list[dict]:
+  """Steps/s of one recipe's compiled train step against unrolled_d_steps k (after compile,
+  median of --repeats timings of --timed_steps steps), scan unrolled and rolled."""
+  from gan_jax import models, state as state_lib, train_step  # pylint: disable=g-import-not-at-top
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  rows = []
+  for recipe in args.recipes or ['toy_ring']:
+    base = apply_overrides(load_recipe(recipe, args.variant), args.set)
+    source = data.load_source(base.dataset, seed=0)
+    shape = tuple(source.data_shape)
+    batch = {'image': jax.random.normal(jax.random.key(1), (base.batch_size, *shape))}
+    for k in args.ks:
+      for unroll in ((True, False) if k else (True,)):
+        config = apply_overrides(load_recipe(recipe, args.variant), args.set)
+        config.unrolled_d_steps, config.unrolled_scan_unroll = k, unroll
+        networks = models.build_networks(config.model, shape)
+        state = state_lib.create_state(config, networks, jax.random.key(0))
+        step = jax.jit(train_step.make_train_step(config, networks))
+        t0 = time.time()
+        state, metrics = step(state, batch, jax.random.key(2))
+        jax.block_until_ready(metrics)
+        compile_s = time.time() - t0
+        times = []
+        for _ in range(args.repeats):
+          t0 = time.time()
+          for _ in range(args.timed_steps):
+            state, metrics = step(state, batch, jax.random.key(2))
+          jax.block_until_ready(metrics)
+          times.append(time.time() - t0)
+        row = {'recipe': recipe, 'k': k, 'scan_unroll': unroll, 'compile_s': compile_s,
+               'steps_per_s': args.timed_steps / float(np.median(times)),
+               'batch_size': int(config.batch_size)}
+        rows.append(row)
+        print(f'{recipe} k={k} unroll={unroll}: {row["steps_per_s"]:.1f} steps/s '
+              f'(compile {compile_s:.1f} s)', flush=True)
+  print('\n| recipe | unrolled_d_steps k | scan | steps/s | x of k=0 | compile (s) |')
+  print('|---|---|---|---|---|---|')
+  for row in rows:
+    plain = next(r['steps_per_s'] for r in rows if r['recipe'] == row['recipe'] and r['k'] == 0)
+    print(f'| {row["recipe"]} | {row["k"]} | {"unrolled" if row["scan_unroll"] else "rolled"} | '
+          f'{row["steps_per_s"]:.1f} | {row["steps_per_s"] / plain:.2f} | '
+          f'{row["compile_s"]:.1f} |')
   return rows
 
 
@@ -222,13 +294,20 @@ def run_mnist(args) -> list[dict]:
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('suite', choices=('toy', 'mnist'))
+  parser.add_argument('suite', choices=('toy', 'mnist', 'unrolled_speed'))
   parser.add_argument('--root', required=True, help='Folder for the workdirs.')
   parser.add_argument('--recipes', nargs='*', help='Recipe names (configs/<name>.py).')
   parser.add_argument('--seeds', type=int, default=3, help='toy: seeds per recipe.')
   parser.add_argument('--first_seed', type=int, default=0, help='toy: seeds start here.')
   parser.add_argument('--steps', type=int, default=0, help='Override num_train_steps.')
   parser.add_argument('--variant', default='', help="Variant string, e.g. 'smoke'.")
+  parser.add_argument('--variants', nargs='*',
+                      help="toy: several variant strings, each into ROOT/<variant>/ ('' = "
+                           "the recipe as shipped, into ROOT), e.g. '' pack4 mbstd unrolled5.")
+  parser.add_argument('--ks', type=int, nargs='*', default=[0, 1, 3, 5, 10],
+                      help='unrolled_speed: the unrolled_d_steps values.')
+  parser.add_argument('--timed_steps', type=int, default=50, help='unrolled_speed.')
+  parser.add_argument('--repeats', type=int, default=3, help='unrolled_speed.')
   parser.add_argument('--set', action='append', default=[],
                       help="'field=value' config override, repeatable.")
   parser.add_argument('--eval_only', action='store_true',
@@ -237,7 +316,8 @@ def main(argv=None):
   parser.add_argument('--data_dir', default='', help='mnist: TFDS data_dir.')
   parser.add_argument('--json', default='', help='Also write the rows to this JSON file.')
   args = parser.parse_args(argv)
-  rows = run_toy(args) if args.suite == 'toy' else run_mnist(args)
+  rows = {'toy': run_toy, 'mnist': run_mnist, 'unrolled_speed': run_unrolled_speed}[
+      args.suite](args)
   if args.json:
     with open(args.json, 'w') as f:
       json.dump(rows, f, indent=2, default=float)

@@ -60,6 +60,10 @@ def get_config() -> ml_collections.ConfigDict:
       pr_k=3,                     # k of improved precision/recall (Kynkaanniemi 2019).
       dc_k=5,                     # k of density/coverage (Naeem 2020).
       toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
+      # Stacked MNIST mode counting (dataset.name='stacked_mnist'; gan_jax/metrics/
+      # stacked_modes.py): generated samples whose modes are counted (26,000 in the Unrolled
+      # GAN, VEEGAN and PacGAN papers).
+      stacked_num_samples=26_000,
       ema=True,                   # EMA generator when the run kept one (ema_decay > 0).
       seed=0,                     # key(seed): latents and KID subsets, at every evaluation.
       # Class-conditional / InfoGAN protocol (gan_jax/conditional_evaluation.py; run by
@@ -104,6 +108,10 @@ def get_config() -> ml_collections.ConfigDict:
   # `split` / `eval_split` (embedded MNIST, or 'trainB' / 'testB').
   c.dataset.domain_a_split = 'train[:1500]'
   c.dataset.domain_a_eval_split = 'train[1500:]'
+  # stacked_mnist (gan_jax/data/stacked.py): 3 embedded digits of `split` as R, G, B, 1,000
+  # modes; this many stacked images (index triples drawn from the run's seed; PacGAN and
+  # VEEGAN: 128,000).
+  c.dataset.stacked_size = 128_000
 
   # The architecture (gan_jax/models). Flat fields are read by every architecture unless
   # their comment says otherwise; fields of one architecture live in its block (model.dcgan,
@@ -145,6 +153,18 @@ def get_config() -> ml_collections.ConfigDict:
   # are in model.infogan, read only when d_q_head (the codes equal objective.infogan's).
   c.model.d_q_head = False
   c.model.infogan = ml_collections.ConfigDict(dict(categorical=10, continuous=2, hidden=128))
+  # Mode-collapse remedies in D (gan_jax/models/minibatch.py, docs/mode_collapse.md).
+  # PacGAN packing (Lin et al. 2018): D scores d_pack samples at once, concatenated along the
+  # channel / feature axis, real with real and generated with generated (1 = off; any
+  # architecture; needs an unconditional D without heads and a batch that is a multiple).
+  c.model.d_pack = 1
+  # Appended to D's last features before its logit layer (dcgan, resnet, mlp):
+  # minibatch standard deviation (Karras et al. 2018): group_size 0 = off (the paper: 4);
+  # minibatch discrimination (Salimans et al. 2016): num_kernels B (0 = off) of dimension C,
+  # within groups of group_size consecutive samples (0 = the whole global batch).
+  c.model.d_minibatch_stddev = ml_collections.ConfigDict(dict(group_size=0, num_channels=1))
+  c.model.d_minibatch_discrimination = ml_collections.ConfigDict(dict(
+      num_kernels=0, kernel_dim=5, group_size=0))
   c.model.dcgan = ml_collections.ConfigDict(dict(
       # How G's transposed and D's strided convolutions are computed (gan_jax.models.layers):
       # every choice is the same function of the same parameters; only the speed differs.
@@ -203,6 +223,11 @@ def get_config() -> ml_collections.ConfigDict:
   # model.infogan's): L_I weight, weight of its continuous part, learned sigma of Q's Gaussian.
   c.objective.infogan = ml_collections.ConfigDict(dict(
       info_weight=1.0, continuous_weight=0.1, learn_std=False))
+  # Feature matching (Salimans et al. 2016; latent-variable objectives): G's loss is
+  # adversarial_weight x the adversarial term + weight x mean_k (E f_k(x) - E f_k(G(z)))^2,
+  # f = D's features before its logit layer (phi). The paper: weight 1, adversarial 0.
+  c.objective.feature_matching = ml_collections.ConfigDict(dict(
+      weight=0.0, adversarial_weight=1.0))
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.
@@ -216,6 +241,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.g = _optimizer()     # Each player has its own block (e.g. TTUR: different lr).
   c.optim.d = _optimizer()
   c.d_steps_per_g_step = 1
+  # Unrolled GAN (Metz et al. 2017): G's loss is taken through unrolled_d_steps D updates
+  # (D's optimizer, on the step's batch) differentiated through, from D before this step's
+  # update; the real D is updated as usual (0 = off). unrolled_scan_unroll: lax.scan's
+  # `unroll` (True = fully unrolled: faster on CPU, longer compiles).
+  c.unrolled_d_steps = 0
+  c.unrolled_scan_unroll = True
   c.d_weight_clip = 0.0
   c.g_step_fresh_latents = False
   c.ema_decay = 0.999
@@ -283,10 +314,18 @@ def has_variant(arg: str | None, name: str) -> bool:
   return bool(arg) and name in split_variant(arg)
 
 
+def _numbered(part: str, prefix: str) -> int:
+  """k for a variant '<prefix><k>' (k >= 1), else 0."""
+  rest = part[len(prefix):]
+  return int(rest) if part.startswith(prefix) and rest.isdigit() and int(rest) >= 1 else 0
+
+
 def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
   """Applies a variant string, left to right: 'smoke' for a few-step run, 'diffaugment' for
   DiffAugment on D's inputs (policy 'color,translation,cutout', Zhao et al. 2020; a later
-  'augment.options.policy=translation' narrows it), or 'k=v,k2=v2' overrides."""
+  'augment.options.policy=translation' narrows it), the mode-collapse remedies
+  (docs/mode_collapse.md) 'pack<m>' (PacGAN), 'mbstd', 'minibatch_disc', 'unrolled<k>',
+  'feature_matching', or 'k=v,k2=v2' overrides."""
   if not arg:
     return config
   for part in split_variant(arg):
@@ -299,6 +338,17 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
       config.num_sample_images = 16
       config.model.g_width = 16
       config.model.d_width = 16
+    elif _numbered(part, 'pack'):  # PacGAN with m = pack<m>.
+      config.model.d_pack = _numbered(part, 'pack')
+    elif _numbered(part, 'unrolled'):  # Unrolled GAN with k = unrolled<k>.
+      config.unrolled_d_steps = _numbered(part, 'unrolled')
+    elif part == 'mbstd':  # Minibatch stddev, Karras et al.'s group of 4.
+      config.model.d_minibatch_stddev.group_size = 4
+    elif part == 'minibatch_disc':  # Salimans et al.: B = 50 kernels of C = 5 (whole batch).
+      config.model.d_minibatch_discrimination.num_kernels = 50
+    elif part == 'feature_matching':  # Salimans et al.: G matches D's phi, no adversarial term.
+      config.objective.feature_matching.weight = 1.0
+      config.objective.feature_matching.adversarial_weight = 0.0
     elif part == 'diffaugment':
       config.augment = ml_collections.ConfigDict(dict(
           name='diffaugment', options=dict(policy='color,translation,cutout')))
@@ -306,6 +356,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None):
       key, value = part.split('=', 1)
       overrides.set_field(config, key, value)
     else:
-      raise ValueError(f"Unknown config variant {part!r}; use 'smoke', 'diffaugment' or "
-                       "'field=value'.")
+      raise ValueError(f"Unknown config variant {part!r}; use 'smoke', 'diffaugment', "
+                       "'pack<m>', 'mbstd', 'minibatch_disc', 'unrolled<k>', "
+                       "'feature_matching' or 'field=value'.")
   return config

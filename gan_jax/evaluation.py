@@ -17,6 +17,9 @@ Numbers (generated samples vs the reference split, all in that feature space):
   precision, recall  improved precision/recall with k-NN balls, k = eval.pr_k (Kynkaanniemi 2019);
   density, coverage  with k = eval.dc_k (Naeem 2020).
 Toy 2-D data (data_shape (2,)): `metrics.modes.mode_metrics` on eval.toy_num_samples samples.
+Stacked MNIST (dataset.name='stacked_mnist'): modes covered (of 1,000) and KL(mode histogram
+|| uniform) of eval.stacked_num_samples samples, each channel classified by the digit
+classifier trained on single grey digits (`metrics.stacked_modes`; `_stacked_evaluate`).
 Image-to-image runs (sampling.translation_kind) are evaluated on the held-out split
 (dataset.eval_split; CycleGAN's A also domain_a_eval_split), first num_samples examples, by
 `evaluate_translation`:
@@ -52,7 +55,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import data, metric_logging, sampling
-from gan_jax.data import paired, toy
+from gan_jax.data import paired, stacked, toy
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import frechet
 from gan_jax.metrics import image_similarity
@@ -61,6 +64,7 @@ from gan_jax.metrics import inception_score as inception_score_lib
 from gan_jax.metrics import kid as kid_lib
 from gan_jax.metrics import modes as modes_lib
 from gan_jax.metrics import precision_recall as pr_lib
+from gan_jax.metrics import stacked_modes
 
 FEATURE_EXTRACTORS = ('classifier', 'inception')
 REFERENCE_CACHE_VERSION = 1
@@ -158,8 +162,11 @@ def get_classifier(config, train_source=None, *, log=metric_logging.log):
   Trained on the labelled split eval.classifier_split (default: the training split
   config.dataset.split, all of it, whatever dataset.examples_per_class: it is a measuring
   instrument) for eval.classifier_steps Adam steps; cached under eval.cache_dir per dataset
-  (and split, when not 'train').
+  (and split, when not 'train'). For stacked_mnist it is the 10-class classifier of single grey
+  digits of that split (stacked_modes.digit_classifier_config), never one of stacked images.
   """
+  if config.dataset.name == stacked.NAME:
+    config, train_source = stacked_modes.digit_classifier_config(config), None
   ecfg = eval_config(config)
   cache = cache_dir(ecfg)
   name = classifier_dataset_key(config)
@@ -356,6 +363,105 @@ def _toy_evaluate(config, networks, state, *, key, ema, step, num_samples, real_
   return results
 
 
+STACKED_CHUNK = 5_000  # Stacked MNIST: samples generated and classified at a time (memory).
+
+
+def stacked_digit_classifier(config, *, log=metric_logging.log) -> dict:
+  """The digit classifier of a stacked_mnist config and its record: {'variables', 'path',
+  'sha256', 'split', 'steps', 'seed', 'accuracy', 'accuracy_on'}. Accuracy is measured on the
+  embedded digits outside the classifier's split when there are any, else on its own
+  training digits."""
+  ecfg = eval_config(config)
+  variables, path, sha = get_classifier(config, log=log)
+  split = classifier_split(config)
+  key = ('stacked_digit_accuracy', sha, split, config.dataset.data_dir,
+         int(config.dataset.image_size))
+  if key not in _MEMORY_CACHE:  # Measured once per process (periodic evaluation repeats it).
+    digits, labels = stacked.load_digits(config.dataset, 'train')
+    trained = paired.split_indices(split, len(digits), 'eval.classifier_split')
+    held = np.setdiff1d(np.arange(len(digits)), trained)
+    rows, on = ((held, f'the {held.size} held-out embedded digits outside {split!r}')
+                if held.size else
+                (trained, f'its own {trained.size} training digits ({split!r}; none held out)'))
+    predicted = stacked_modes.classify_digits(variables, digits[rows])
+    _MEMORY_CACHE[key] = (float(np.mean(predicted == labels[rows])), on)
+  accuracy, on = _MEMORY_CACHE[key]
+  return dict(variables=variables, path=path, sha256=sha, split=split,
+              steps=int(ecfg.classifier_steps), seed=int(ecfg.classifier_seed),
+              accuracy=accuracy, accuracy_on=on)
+
+
+def _stacked_evaluate(config, networks, state, source, *, key, ema, step, num_samples,
+                      real_split, log):
+  """Modes covered and KL to uniform of Stacked MNIST samples (metrics.stacked_modes).
+
+  Chunk j of STACKED_CHUNK samples is sampling.generate(..., fold_in(key, j)). With
+  real_split: the first num_samples stacked images of that split (the floor), also scored
+  by their true modes (label_*) and the classifier's agreement with them (mode_accuracy).
+  """
+  t_start = time.time()
+  ecfg = eval_config(config)
+  n = int(num_samples or ecfg.stacked_num_samples)
+  clf = stacked_digit_classifier(config, log=log)
+  src = None
+  if real_split is not None:
+    src = load_split(config, real_split, source)
+    if len(src) < n:
+      log(f'{config.dataset.name}/{real_split} has only {len(src)} images (asked {n}).')
+      n = len(src)
+  t0 = time.time()
+  predicted, true = [], []
+  for j, start in enumerate(range(0, n, STACKED_CHUNK)):
+    m = min(STACKED_CHUNK, n - start)
+    if src is not None:
+      images, labels = src.examples.arrays(start, start + m)
+      true.append(labels)
+    else:
+      images = sampling.generate(networks, state, m, jax.random.fold_in(key, j), ema=ema)
+    predicted.append(stacked_modes.mode_ids(stacked_modes.classify_channels(
+        clf['variables'], images)))
+  t_count = time.time() - t0
+  predicted = np.concatenate(predicted)
+  results = stacked_modes.mode_metrics(predicted)
+  results['classifier_accuracy'] = clf['accuracy']
+  if src is not None:
+    true = np.concatenate(true)
+    truth = stacked_modes.mode_metrics(true)
+    results['label_modes_covered'], results['label_kl'] = truth['modes_covered'], truth['kl']
+    results['mode_accuracy'] = float(np.mean(predicted == true))
+  log(f'Stacked MNIST modes on {n} samples: modes_covered={results["modes_covered"]} '
+      f'kl={results["kl"]:.4f}')
+  results['protocol'] = dict(
+      kind='stacked_modes',
+      dataset=config.dataset.name,
+      digit_split=config.dataset.split,
+      samples=(f'real images: first {n} of {config.dataset.name}/{real_split}'
+               if src is not None else f'generated ({"EMA" if ema else "raw"} generator)'),
+      num_samples=int(n),
+      num_modes=stacked.NUM_MODES,
+      mode='100 d_R + 10 d_G + d_B, d_c = argmax of the digit classifier on channel c fed '
+           'alone as a 1-channel digit image',
+      modes_covered='modes with at least one sample',
+      kl=stacked_modes.KL_DEFINITION,
+      label_metrics=('label_modes_covered / label_kl: the same numbers from the true modes; '
+                     'mode_accuracy: fraction of images whose counted mode is the true one'
+                     if src is not None else None),
+      classifier='SmallCNN (gan_jax/metrics/classifier.py), 10 digit classes, trained on '
+                 'single grey embedded MNIST digits (not on stacked images)',
+      classifier_train_split=clf['split'],
+      classifier_steps=clf['steps'],
+      classifier_seed=clf['seed'],
+      classifier_accuracy_on=clf['accuracy_on'],
+      weights_path=clf['path'],
+      weights_sha256=clf['sha256'],
+      chunk=f'{STACKED_CHUNK} samples at a time; generated chunk j from fold_in(sample key, j)',
+      generator=None if src is not None else ('ema' if ema else 'raw'),
+      checkpoint_step=None if step is None else int(step),
+      wall_time_s=dict(total=round(time.time() - t_start, 2), count=round(t_count, 2)),
+  )
+  return results
+
+
 def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
              key: Optional[jax.Array] = None, step: Optional[int] = None,
              num_samples: Optional[int] = None, ema: Optional[bool] = None,
@@ -369,7 +475,8 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
     source: the run's training Source (reused as the reference set when it is that split).
     key: PRNG key for the latents and the KID subsets (default: key(eval.seed)).
     step: checkpoint step, recorded in the protocol.
-    num_samples: overrides eval.num_samples (or eval.toy_num_samples for 2-D data).
+    num_samples: overrides eval.num_samples (or eval.toy_num_samples for 2-D data,
+      eval.stacked_num_samples for Stacked MNIST).
     ema: use the EMA generator (default: eval.ema and config.ema_decay > 0).
     reference_split: overrides eval.reference_split ('' = config.dataset.split).
     real_split: evaluate the first num_samples images of this split of the dataset in place
@@ -396,6 +503,15 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
                                    generator='ema' if ema else 'raw', train_source=source,
                                    log=log)
     results['protocol'].update(seed=seed, seed_key=_seed_key(seed, 'generator dropout keys, unused'))
+    return results
+  if config.dataset.name == stacked.NAME:
+    if reference_split is not None:
+      raise ValueError('reference_split does not apply to Stacked MNIST: its modes are compared '
+                       'with the uniform distribution over the 1,000 modes.')
+    results = _stacked_evaluate(config, networks, state, source, key=sample_key, ema=ema,
+                                step=step, num_samples=num_samples, real_split=real_split,
+                                log=log)
+    results['protocol'].update(seed=seed, seed_key=_seed_key(seed, 'latents'))
     return results
   data_shape = tuple(networks.data_shape) if networks is not None else tuple(source.data_shape)
   if len(data_shape) == 1:
@@ -690,6 +806,9 @@ def summary(results: dict) -> str:
   if p.get('kind') in ('paired_translation', 'unpaired_translation'):
     lines.insert(0, f'{p["kind"]} of {p["num_examples"]} held-out examples of '
                     f'{p["dataset"]}/{p["held_out_split"]} (step {p["checkpoint_step"]}):')
+  if p.get('kind') == 'stacked_modes':
+    lines.insert(0, f'Stacked MNIST modes of {p["samples"]} x{p["num_samples"]} '
+                    f'(step {p["checkpoint_step"]}):')
   if p.get('kind') == 'images':
     lines.insert(0, f'{p["samples"]} x{p["num_samples"]} vs {p["dataset"]}/'
                     f'{p["reference_split"]} x{p["num_reference"]} in {p["feature_extractor"]} '

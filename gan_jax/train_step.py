@@ -21,6 +21,12 @@ n_critic loop, optax updates, gradient `pmean`, weight clipping and the D regula
 G, the non-finite guard and the metrics (the objective's aux values, `g_loss`, gradient and
 parameter norms, `finite`).
 
+With `unrolled_d_steps` = k > 0 (Unrolled GAN, Metz et al. 2017) the generator loss is taken
+at D's parameters after k updates from D *before* the last critic update, on that update's
+batch, generator outputs and key, as a `lax.scan` of optax updates differentiated through (G's
+gradient includes how D would respond); the real D gets its usual single update, numerically
+the first unrolled one (k = 1 gives the usual loss value and a different G gradient).
+
 G's forward pass of the last critic update is taken under `jax.vjp` and reused for the
 generator update (as the reference DCGAN reuses `fake`), so each step runs G forward and
 backward once, like the PyTorch reference; `g_step_fresh_latents=True` draws new generator
@@ -86,8 +92,14 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
   skip_nonfinite = bool(config.skip_nonfinite_updates)
   data_rank = len(networks.data_shape) + 1
 
-  def d_update(d_params, d_opt_state, d_coll, batch, g_inputs, fake, extras, key, step):
-    """One discriminator update on `batch` and the (gradient-stopped) generator outputs."""
+  unrolled_steps = int(config.get('unrolled_d_steps', 0))
+  if unrolled_steps < 0:
+    raise ValueError(f'unrolled_d_steps must be >= 0 (0 = no unrolling); got {unrolled_steps}.')
+  scan_unroll = config.get('unrolled_scan_unroll', True)
+
+  def d_gradients(d_params, d_coll, batch, g_inputs, fake, extras, key, step):
+    """Gradients of D's loss (+ regularizer) on `batch` and the generator outputs `fake`,
+    reduced over the device axis -> (grads, (collections, aux, cache, extras))."""
     def loss(params):
       total, (coll, aux, cache, new_extras) = objective.discriminator_loss(
           ctx, params, d_coll, batch, g_inputs, fake, key, extras, step)
@@ -97,15 +109,40 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
         aux = dict(aux, d_regularizer=reg)
       return total, (coll, aux, cache, new_extras)
 
-    (_, (coll, aux, cache, extras)), grads = jax.value_and_grad(loss, has_aux=True)(d_params)
-    grads = ctx.pmean(grads)
+    grads, out = jax.grad(loss, has_aux=True)(d_params)
+    return ctx.pmean(grads), out
+
+  def d_apply_gradients(d_params, d_opt_state, grads):
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if weight_clip > 0:
       d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -weight_clip, weight_clip),
                                         d_params)
+    return d_params, d_opt_state
+
+  def d_update(d_params, d_opt_state, d_coll, batch, g_inputs, fake, extras, key, step):
+    """One discriminator update on `batch` and the (gradient-stopped) generator outputs."""
+    grads, (coll, aux, cache, extras) = d_gradients(d_params, d_coll, batch, g_inputs, fake,
+                                                    extras, key, step)
+    d_params, d_opt_state = d_apply_gradients(d_params, d_opt_state, grads)
     aux['d_grad_norm'] = optax.global_norm(grads)
     return d_params, d_opt_state, coll, aux, cache, extras
+
+  def unrolled_discriminator(d_params, d_opt_state, d_coll, batch, g_inputs, fake, extras, key,
+                             step):
+    """Unrolled GAN: D's parameters after `unrolled_d_steps` updates (D's optimizer, the same
+    batch, outputs and key as D's own update) as a differentiable function of the generator
+    outputs `fake` (the real D is not touched), and D's cache for the generator loss."""
+    def one_update(carry, _):
+      params, opt_state = carry
+      grads, _ = d_gradients(params, d_coll, batch, g_inputs, fake, extras, key, step)
+      return d_apply_gradients(params, opt_state, grads), None
+
+    (params, _), _ = lax.scan(one_update, (d_params, d_opt_state), None,
+                              length=unrolled_steps, unroll=scan_unroll)
+    _, (_, _, cache, _) = objective.discriminator_loss(ctx, params, d_coll, batch, g_inputs,
+                                                       fake, key, extras, step)
+    return params, cache
 
   def per_critic(batch: dict, i: int) -> dict:
     return jax.tree_util.tree_map(lambda x: x[i], batch)
@@ -146,6 +183,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
 
     # Last critic update: G's forward pass is kept (vjp) for the generator update.
     last = n_critic - 1
+    d_before = (d_params, d_opt_state, d_coll, extras)  # The unrolled D starts here.
     real = per_critic(batch, last)
     g_inputs = objective.generator_inputs(ctx, jax.random.fold_in(k_inputs, last), real)
     fake, g_vjp, g_coll_new = jax.vjp(
@@ -163,8 +201,14 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
 
     # Generator update through the freshly updated discriminator.
     def g_loss_of_outputs(outputs):
-      return objective.generator_loss(ctx, d_params, d_coll, real, g_inputs, outputs,
-                                      jax.random.fold_in(k_gen, n_critic + 1), cache,
+      d_for_g, cache_for_g = d_params, cache
+      if unrolled_steps:
+        p0, opt0, coll0, extras0 = d_before
+        d_for_g, cache_for_g = unrolled_discriminator(
+            p0, opt0, coll0, real, g_inputs, outputs, extras0,
+            jax.random.fold_in(k_disc, last), state.step)
+      return objective.generator_loss(ctx, d_for_g, d_coll, real, g_inputs, outputs,
+                                      jax.random.fold_in(k_gen, n_critic + 1), cache_for_g,
                                       state.step)
 
     (g_loss, (d_coll, g_aux)), output_grads = jax.value_and_grad(

@@ -7,7 +7,9 @@ from configs import dcgan
 from configs import default
 from gan_jax import models
 from gan_jax import overrides as overrides_lib
+from gan_jax import parallel
 from gan_jax import state as state_lib
+from gan_jax import train_step as train_step_lib
 
 
 def tiny_dcgan_config(**overrides):
@@ -49,3 +51,23 @@ def random_batch(n, data_shape=(28, 28, 1), seed=1, n_critic=1):
 def max_abs_diff(a, b) -> float:
   diffs = jax.tree_util.tree_map(lambda x, y: jnp.max(jnp.abs(x - y)), a, b)
   return float(max(jax.tree_util.tree_leaves(diffs)))
+
+
+def single_and_parallel(config, networks, state0, batch, key, steps=2):
+  """`steps` train steps on one device (jit), then with each of pmap and shard_map over the 8
+  fake devices, from state0 on the same batch and key: (single (state, metrics),
+  {mode: (host state, host metrics)}). Leaves config.parallel at the last mode."""
+  single = jax.jit(train_step_lib.make_train_step(config, networks))
+  s1 = state0
+  for _ in range(steps):
+    s1, m1 = single(s1, batch, key)
+  out = {}
+  for mode in ('pmap', 'shard_map'):
+    config.parallel = mode
+    trainer = parallel.build_trainer(config, networks)
+    assert trainer.num_devices == 8
+    s = trainer.put_state(state0)
+    for _ in range(steps):
+      s, m = trainer.step(s, trainer.put_batch(jax.device_get(batch)), key)
+    out[mode] = (trainer.host_state(s), trainer.host_metrics(m))
+  return (s1, m1), out

@@ -8,6 +8,9 @@ variable's path and shape (params and 'batch_stats', i.e. checkpoint layout); su
 each player's optimizer, its first three updates of fixed toy parameters and its learning
 rate at 4 points of the run (rule, hyperparameters and schedule).
 
+Recorded since, on purpose: toy_ring's learning rates at the 4 points, when the recipe went
+from 5,000 to 20,000 steps (2026-11-26; the same cosine schedule over a longer run).
+
 Tolerances: layouts and counts exact; forward sums rtol 1e-5 (atol 1e-5 * sum |x|): the
 ResNet and MLP BatchNorms moved to the two-pass variance afterwards, which changed G's
 train-mode outputs by ~1e-6 relative (DCGAN's numbers stayed bit-identical); optimizer

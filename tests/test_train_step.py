@@ -70,25 +70,13 @@ def test_pmap_and_shard_map_match_single_device(n_critic):
   batch = helpers.random_batch(16, n_critic=n_critic)
   key = jax.random.key(3)
 
-  single = jax.jit(train_step_lib.make_train_step(config, networks))
-  s1 = state0
-  for _ in range(2):
-    s1, m1 = single(s1, batch, key)
-
-  for mode in ('pmap', 'shard_map'):
-    config.parallel = mode
-    trainer = parallel.build_trainer(config, networks)
-    assert trainer.num_devices == 8
-    s = trainer.put_state(state0)
-    for _ in range(2):
-      s, m = trainer.step(s, trainer.put_batch(jax.device_get(batch)), key)
-    s = trainer.host_state(s)
+  (s1, m1), runs = helpers.single_and_parallel(config, networks, state0, batch, key)
+  for mode, (s, m) in runs.items():
     assert helpers.max_abs_diff(s1.g_params, s.g_params) < PARALLEL_ATOL, mode
     assert helpers.max_abs_diff(s1.d_params, s.d_params) < PARALLEL_ATOL, mode
     # Synchronized BatchNorm: running statistics equal the single-device ones.
     assert helpers.max_abs_diff(s1.g_collections, s.g_collections) < PARALLEL_ATOL, mode
     assert helpers.max_abs_diff(s1.d_collections, s.d_collections) < PARALLEL_ATOL, mode
-    m = trainer.host_metrics(m)
     np.testing.assert_allclose(float(m['d_loss']), float(m1['d_loss']), rtol=1e-5)
 
 

@@ -102,8 +102,8 @@ def _tfds_builder(name: str, data_dir: str):
     builder = tfds.builder(name, data_dir=data_dir or None)
   except Exception as e:  # tfds raises several types for unknown names.
     raise ValueError(f'Unknown dataset {name!r}: {e}. Use a TFDS name (e.g. mnist, cifar10), '
-                     f"'embedded_mnist', 'image_folder', 'npz', 'paired_digits', 'unpaired_digits' "
-                     f'or one of {TOY_DATASETS}.') from e
+                     f"'embedded_mnist', 'image_folder', 'npz', 'paired_digits', 'unpaired_digits', "
+                     f"'stacked_mnist' or one of {TOY_DATASETS}.") from e
   return builder
 
 
@@ -280,6 +280,9 @@ def _load_any(cfg: ml_collections.ConfigDict, seed: int) -> Source:
   if cfg.name == 'paired_digits':
     from gan_jax.data import paired  # pylint: disable=g-import-not-at-top
     return paired.load(cfg)
+  if cfg.name == 'stacked_mnist':
+    from gan_jax.data import stacked  # pylint: disable=g-import-not-at-top
+    return stacked.load(cfg, seed)
   from gan_jax.data import unpaired  # pylint: disable=g-import-not-at-top
   if unpaired.is_unpaired(cfg.name):
     return unpaired.load(cfg, seed)

@@ -29,6 +29,7 @@ import ml_collections
 
 from gan_jax.models import cyclegan
 from gan_jax.models import dcgan
+from gan_jax.models import minibatch
 from gan_jax.models import mlp
 from gan_jax.models import resnet
 from gan_jax.models import unet
@@ -70,6 +71,8 @@ class Networks:
   # InfoGAN's structured latent (categorical K, continuous M): G's input is
   # concat(noise, one_hot(c_cat), c_cont) with latent_dim = noise + K + M; None = plain z.
   latent_codes: Optional[tuple[int, int]] = None
+  # PacGAN: D scores packs of `pack` samples (gan_jax.models.minibatch.pack); 1 = no packing.
+  pack: int = 1
 
   # ---- latents -------------------------------------------------------------------------
   def sample_codes(self, key: jax.Array, num: int):
@@ -135,15 +138,35 @@ class Networks:
   def discriminator_init(self, key: jax.Array) -> dict:
     shapes = self.discriminator_input_shape or self.data_shape
     return dict(self.make_discriminator(None).init(
-        {'params': key, 'dropout': key}, self._zeros(shapes, 2), self._dummy_labels(2),
-        train=False))
+        {'params': key, 'dropout': key}, minibatch.pack(self._zeros(shapes, 2 * self.pack),
+                                                        self.pack),
+        self._dummy_labels(2), train=False))
 
   def discriminator_apply(self, variables: Variables, x: jax.Array,
                           labels: Optional[jax.Array] = None, *, train: bool,
                           axis_name: Optional[str] = None,
                           rngs: Optional[dict] = None) -> tuple[jax.Array, dict]:
-    """Returns (logits of shape (N,), updated mutable collections)."""
-    return _apply(self.make_discriminator(axis_name), variables, x, labels, train, rngs)
+    """Returns (logits of shape (N,) (N / pack when packing), updated mutable collections)."""
+    return _apply(self.make_discriminator(axis_name), variables, minibatch.pack(x, self.pack),
+                  labels, train, rngs)
+
+  def discriminator_features(self, variables: Variables, x: jax.Array,
+                             labels: Optional[jax.Array] = None, *, train: bool,
+                             axis_name: Optional[str] = None,
+                             rngs: Optional[dict] = None) -> tuple[Any, jax.Array, dict]:
+    """(D's output, phi(x), updated mutable collections): phi is the feature vector D sows as
+    'intermediates'/'features' before its logit layer (feature matching, projection's phi)."""
+    module = self.make_discriminator(axis_name)
+    mutable = list(MUTABLE_COLLECTIONS) + ['intermediates'] if train else ['intermediates']
+    out, mutated = module.apply(variables, minibatch.pack(x, self.pack), labels, train=train,
+                                rngs=rngs, mutable=mutable)
+    mutated = dict(mutated)
+    sown = mutated.pop('intermediates', {}).get('features')
+    if sown is None:
+      raise ValueError(f'{type(module).__name__} does not expose features (it sows no '
+                       "'intermediates'/'features'); feature matching needs a D that does "
+                       '(dcgan, resnet, mlp).')
+    return out, sown[0], (mutated if train else {})
 
 
 def _apply(module, variables, inputs, labels, train, rngs):
@@ -173,6 +196,7 @@ def build_networks(model_config: ml_collections.ConfigDict, data_shape: tuple[in
   else:
     built = builder(model_config, tuple(data_shape), num_classes)
   make_g, make_d, io = built if len(built) == 3 else (*built, {})
+  pack = _check_d_options(model_config, name, num_classes)
   codes = None
   if model_config.get('d_q_head', False):
     codes = (int(model_config.infogan.categorical), int(model_config.infogan.continuous))
@@ -183,7 +207,26 @@ def build_networks(model_config: ml_collections.ConfigDict, data_shape: tuple[in
                   generator_input_shape=io.get('generator_input'),
                   discriminator_input_shape=io.get('discriminator_input'),
                   condition_shape=None if condition_shape is None else tuple(condition_shape),
-                  latent_codes=codes)
+                  latent_codes=codes, pack=pack)
+
+
+def _check_d_options(model_config, name: str, num_classes: Optional[int]) -> int:
+  """Checks the mode-collapse D options (packing, minibatch layers); returns d_pack."""
+  pack = int(model_config.get('d_pack', 1))
+  if pack < 1:
+    raise ValueError(f'model.d_pack must be >= 1 (1 = no packing); got {pack}.')
+  uses_minibatch = minibatch.from_config(model_config).enabled if 'd_minibatch_stddev' in \
+      model_config else False
+  if uses_minibatch and name not in ('dcgan', 'resnet', 'mlp'):
+    raise ValueError(f'The minibatch layers (model.d_minibatch_stddev / '
+                     f'd_minibatch_discrimination) exist for the dcgan, resnet and mlp '
+                     f'discriminators, not model.name={name!r}.')
+  heads = model_config.get('d_class_head', False) or model_config.get('d_q_head', False)
+  if pack > 1 and (num_classes or heads):
+    raise ValueError(f'model.d_pack={pack} packs samples without their labels: it needs an '
+                     'unconditional D with no class or Q head (dataset.conditional=False, '
+                     'model.d_class_head=False, model.d_q_head=False).')
+  return pack
 
 
 def count_params(variables: Variables) -> int:

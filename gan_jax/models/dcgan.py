@@ -41,6 +41,7 @@ import ml_collections
 
 from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import layers
+from gan_jax.models import minibatch as minibatch_lib
 from gan_jax.models import normalization as norm_lib
 from gan_jax.models import options
 
@@ -111,6 +112,7 @@ class DCGANDiscriminator(nn.Module):
   normalization: str = 'batch'
   conv_impl: str = layers.DEFAULT_CONV_IMPLEMENTATION
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
+  minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -139,7 +141,8 @@ class DCGANDiscriminator(nn.Module):
     self.sow('intermediates', 'features', features)
     logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
                     kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
-    logit = layers.apply_layer(logit, x, **sn)
+    logit = layers.apply_layer(logit, minibatch_lib.apply(x, self.minibatch, self.axis_name),
+                               **sn)
     logit = logit.reshape(x.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
@@ -172,6 +175,7 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                               spectral_norm=bool(model_config.d_spectral_norm),
                               spectral_norm_steps=sn_steps, dropout=dropout,
                               normalization=own.d_normalization, conv_impl=own.conv_impl,
-                              conditioning=cond)
+                              conditioning=cond,
+                              minibatch=minibatch_lib.from_config(model_config))
 
   return make_generator, make_discriminator

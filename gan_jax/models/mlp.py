@@ -8,7 +8,8 @@ images (flattened in D, reshaped at G's output, tanh output in [-1, 1]) and the 
 benchmarks (linear output: those points are not confined to [-1, 1]).
 
   G: z -> [Dense(h_i) -> (BN) -> act]_i -> Dense(prod(data_shape)) -> out_act -> reshape
-  D: x -> flatten -> [Dense(h_i) (SN) -> act -> Dropout(p)]_i -> Dense(1) (SN) -> logit
+  D: x -> flatten -> [Dense(h_i) (SN) -> act -> Dropout(p)]_i -> phi -> (minibatch layers)
+     -> Dense(1) (SN) -> logit    (phi: sown as 'intermediates'/'features')
 
 Config fields (defaults in configs/default.py):
   model.mlp.g_hidden, d_hidden: widths of the hidden layers, one per layer;
@@ -36,6 +37,7 @@ import ml_collections
 
 from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import layers
+from gan_jax.models import minibatch as minibatch_lib
 from gan_jax.models import normalization as norm_lib
 from gan_jax.models import options
 
@@ -111,6 +113,8 @@ class MLPDiscriminator(nn.Module):
   maxout_pieces: int = 5
   dtype: Any = None
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
+  minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
+  axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -124,6 +128,8 @@ class MLPDiscriminator(nn.Module):
                         train=train, dtype=self.dtype, name=f'dense{i}')
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
+    self.sow('intermediates', 'features', x)
+    x = minibatch_lib.apply(x, self.minibatch, self.axis_name)
     x = _dense(1, x, spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps,
                train=train, dtype=self.dtype, name='logit')
     return x.reshape(x.shape[0]).astype(jnp.float32)
@@ -159,9 +165,10 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                         conditioning=cond)
 
   def make_discriminator(axis_name):
-    del axis_name  # No cross-example statistics in D.
     return MLPDiscriminator(data_shape, d_hidden, d_act, dropout,
                             bool(model_config.d_spectral_norm), sn_steps,
-                            int(own.d_maxout_pieces), dtype, conditioning=cond)
+                            int(own.d_maxout_pieces), dtype, conditioning=cond,
+                            minibatch=minibatch_lib.from_config(model_config),
+                            axis_name=axis_name)
 
   return make_generator, make_discriminator

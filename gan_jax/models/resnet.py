@@ -41,6 +41,7 @@ import ml_collections
 
 from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import layers
+from gan_jax.models import minibatch as minibatch_lib
 from gan_jax.models import normalization as norm_lib
 from gan_jax.models import options
 
@@ -179,6 +180,8 @@ class ResNetDiscriminator(nn.Module):
   num_blocks: int = 4
   dtype: Any = None
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
+  minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
+  axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -197,7 +200,8 @@ class ResNetDiscriminator(nn.Module):
     features = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))  # phi: global sum pool.
     self.sow('intermediates', 'features', features)
     apply = _Layers(self.spectral_norm, self.spectral_norm_steps, train, self.dtype)
-    logit = apply(apply.dense(1, shortcut_init, 'logit'), features)
+    logit = apply(apply.dense(1, shortcut_init, 'logit'),
+                  minibatch_lib.apply(features, self.minibatch, self.axis_name))
     logit = logit.reshape(logit.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
@@ -226,9 +230,10 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                            conditioning=cond)
 
   def make_discriminator(axis_name):
-    del axis_name  # No BatchNorm in D.
     return ResNetDiscriminator(data_shape, int(model_config.d_width),
                                bool(model_config.d_spectral_norm), sn_steps, dtype=dtype,
-                               conditioning=cond)
+                               conditioning=cond,
+                               minibatch=minibatch_lib.from_config(model_config),
+                               axis_name=axis_name)
 
   return make_generator, make_discriminator

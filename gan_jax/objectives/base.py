@@ -88,6 +88,12 @@ class StepContext:
       x = augment.instance_noise(k_noise, x, std)
     return x
 
+  def discriminator_features(self, d_params, d_coll, inputs, labels, dropout_key):
+    """(D's output, phi(inputs), updated collections) in training mode (feature matching)."""
+    return self.networks.discriminator_features(
+        {'params': d_params, **d_coll}, inputs, labels, train=True, axis_name=self.axis_name,
+        rngs={'dropout': dropout_key})
+
   def penalty(self, d_apply, d_params, real, fake, key):
     """The configured D penalty, weighted: (weight * value, aux); (0, {}) when none."""
     if self.penalty_fn is None:
@@ -100,9 +106,16 @@ class Objective:
   """Base class; subclasses override what differs (see the module docstring)."""
 
   name = 'base'
+  # Whether generator_loss adds objective.feature_matching (the latent-variable objectives).
+  supports_feature_matching = False
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
+    fm = config.objective.get('feature_matching')
+    if fm is not None and float(fm.weight) > 0 and not self.supports_feature_matching:
+      raise ValueError(f'objective.feature_matching.weight={fm.weight} is read by the '
+                       f'latent-variable objectives (unconditional, conditional, infogan), not '
+                       f'objective.name={self.name!r}; set it to 0.')
 
   def init_extras(self, networks: models.Networks) -> PyTree:
     del networks

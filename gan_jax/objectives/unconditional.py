@@ -17,6 +17,16 @@ class Unconditional(base.Objective):
   """z ~ p(z) (and y ~ U{0..K-1} when conditional) -> G -> D."""
 
   name = 'unconditional'
+  supports_feature_matching = True
+
+  def __init__(self, config):
+    super().__init__(config)
+    fm = config.objective.get('feature_matching')
+    self.fm_weight = float(fm.weight) if fm is not None else 0.0
+    self.adversarial_weight = float(fm.adversarial_weight) if fm is not None else 1.0
+    if self.fm_weight < 0 or self.adversarial_weight < 0:
+      raise ValueError('objective.feature_matching.weight and .adversarial_weight must be >= 0; '
+                       f'got {self.fm_weight} and {self.adversarial_weight}.')
 
   def generator_inputs(self, ctx: base.StepContext, key, batch):
     n = batch['image'].shape[0]
@@ -65,12 +75,33 @@ class Unconditional(base.Objective):
 
   def generator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, cache, step):
     k_disc, k_in = jax.random.split(ctx.device_key(key))
-    out_fake, coll = ctx.discriminator(d_params, d_coll,
-                                       ctx.discriminator_input(fake, k_in, step),
-                                       g_inputs['labels'], k_disc)
+    fake_in = ctx.discriminator_input(fake, k_in, step)
+    if self.fm_weight > 0:
+      out_fake, fm_loss, coll = self.feature_matching(ctx, d_params, d_coll, batch, g_inputs,
+                                                      fake_in, key, step)
+    else:
+      out_fake, coll = ctx.discriminator(d_params, d_coll, fake_in, g_inputs['labels'], k_disc)
     _, g_loss, _ = ctx.loss_fn(lax.stop_gradient(cache), base.logit(out_fake))
     extra, aux = self.generator_terms(ctx, batch, g_inputs, out_fake)
+    if self.fm_weight > 0:
+      extra = extra + self.fm_weight * fm_loss + (self.adversarial_weight - 1.0) * g_loss
+      aux = dict(aux, g_feature_matching=fm_loss)
     if aux:
       aux = dict(aux, g_adversarial=g_loss)
       g_loss = g_loss + extra
     return g_loss, (coll, aux)
+
+  def feature_matching(self, ctx, d_params, d_coll, batch, g_inputs, fake_in, key, step):
+    """(D's output for fake_in, mean_k (E_real f_k - E_fake f_k)^2, collections): f = phi,
+    D's features before its logit layer, averaged over the global batch (real features held
+    fixed), both batches seen by the current D in training mode."""
+    k_disc, _ = jax.random.split(ctx.device_key(key))
+    k_real, k_in_real = jax.random.split(jax.random.fold_in(ctx.device_key(key), 1))
+    out_fake, f_fake, coll = ctx.discriminator_features(d_params, d_coll, fake_in,
+                                                        g_inputs['labels'], k_disc)
+    real_labels = batch['label'] if ctx.networks.num_classes else None
+    real_in = ctx.discriminator_input(batch['image'], k_in_real, step)
+    _, f_real, coll = ctx.discriminator_features(d_params, coll, real_in, real_labels, k_real)
+    mean_real = ctx.pmean(jnp.mean(lax.stop_gradient(f_real).astype(jnp.float32), axis=0))
+    mean_fake = ctx.pmean(jnp.mean(f_fake.astype(jnp.float32), axis=0))
+    return out_fake, jnp.mean(jnp.square(mean_real - mean_fake)), coll

@@ -15,6 +15,14 @@ Host-side numpy (evaluation, not the train step).
 import numpy as np
 
 
+def kl_to_uniform(counts) -> float:
+  """KL(p || uniform) = sum_m p_m log(p_m M) of a histogram of counts (M,) with a positive
+  total, p = counts / total, 0 log 0 = 0 (float64; also Stacked MNIST's mode KL)."""
+  counts = np.asarray(counts, np.float64)
+  p = counts[counts > 0] / counts.sum()
+  return float(np.sum(p * np.log(p * counts.shape[0])))
+
+
 def mode_metrics(samples, modes, std: float) -> dict:
   """Returns modes_captured (int), num_modes, high_quality_fraction, reverse_kl (floats)."""
   samples = np.asarray(samples, np.float64)
@@ -28,13 +36,8 @@ def mode_metrics(samples, modes, std: float) -> dict:
   within = distances <= 3.0 * std
   nearest = np.argmin(distances, axis=1)
   high_quality = within[np.arange(samples.shape[0]), nearest]
-  counts = np.bincount(nearest[high_quality], minlength=modes.shape[0]).astype(np.float64)
-  if counts.sum() > 0:
-    p = counts / counts.sum()
-    nonzero = p > 0
-    reverse_kl = float(np.sum(p[nonzero] * np.log(p[nonzero] * modes.shape[0])))
-  else:
-    reverse_kl = float('nan')
+  counts = np.bincount(nearest[high_quality], minlength=modes.shape[0])
+  reverse_kl = kl_to_uniform(counts) if counts.sum() > 0 else float('nan')
   return {
       'modes_captured': int(np.sum(np.any(within, axis=0))),
       'num_modes': int(modes.shape[0]),

@@ -23,6 +23,7 @@ import numpy as np
 
 from gan_jax.data import stacked
 from gan_jax.metrics import classifier as classifier_lib
+from gan_jax.metrics import modes as modes_lib
 
 NUM_MODES = stacked.NUM_MODES
 KL_DEFINITION = ('KL(p_gen || uniform) = sum_m p_m log(p_m * num_modes) over the mode '
@@ -66,9 +67,8 @@ def mode_metrics(mode_ids_, num_modes: int = NUM_MODES) -> dict:
   n = int(counts.sum())
   if n == 0:
     raise ValueError('mode_metrics needs at least one sample.')
-  p = counts[counts > 0] / n
   return {'modes_covered': int(np.count_nonzero(counts)),
-          'kl': float(np.sum(p * np.log(p * num_modes))),
+          'kl': modes_lib.kl_to_uniform(counts),
           'num_modes': int(num_modes),
           'num_samples': n,
           'mode_histogram': [int(c) for c in counts]}

@@ -181,13 +181,17 @@ def test_minibatch_options_errors():
 
 # ---- unrolled GAN -------------------------------------------------------------------------
 
+def _step_latents(networks, state, key, n):
+  """G's latents in one train step (n_critic 1), drawn as gan_jax/train_step.py documents:
+  the step key split by purpose, the inputs' key folded with the critic index, split for z."""
+  k_inputs, _, _ = jax.random.split(jax.random.fold_in(key, state.step), 3)
+  return networks.sample_latents(jax.random.split(jax.random.fold_in(k_inputs, 0))[0], n)
+
+
 def _manual_unrolled_g_grad(config, networks, state, batch, key, k):
   """G's gradient through k SGD updates of D, written out as a Python loop (no scan), with
   the non-saturating loss by hand, the latents drawn as the step documents."""
-  step_key = jax.random.fold_in(key, state.step)
-  k_inputs, _, _ = jax.random.split(step_key, 3)
-  z = networks.sample_latents(jax.random.split(jax.random.fold_in(k_inputs, 0))[0],
-                              batch['image'].shape[0])
+  z = _step_latents(networks, state, key, batch['image'].shape[0])
   lr = config.optim.d.lr
 
   def d(params, x):
@@ -256,9 +260,7 @@ def test_feature_matching_loss_by_hand():
   new_state, metrics = jax.jit(train_step_lib.make_train_step(config, networks))(
       state, batch, key)
   # G's loss is taken at the updated D, on this step's generated samples.
-  step_key = jax.random.fold_in(key, state.step)
-  k_inputs, _, _ = jax.random.split(step_key, 3)
-  z = networks.sample_latents(jax.random.split(jax.random.fold_in(k_inputs, 0))[0], 16)
+  z = _step_latents(networks, state, key, 16)
   fake = networks.generator_apply({'params': state.g_params}, z, train=True)[0]
   f_real = _mlp_features(new_state.d_params, batch['image']).mean(axis=0)
   f_fake = _mlp_features(new_state.d_params, fake).mean(axis=0)

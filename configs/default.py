@@ -72,6 +72,9 @@ def get_config() -> ml_collections.ConfigDict:
       # experiment; the share of each real + generated minibatch drawn from the real digits.
       classes=dict(num_per_class=1_000, classifier_seeds=3, real_fraction=0.5),
   ))
+  # @video-eval-fields
+  # @voxel-eval-fields
+  # @audio-eval-fields
   c.num_sample_images = 64     # Fixed latents for the sample grid.
 
   c.dataset = ml_collections.ConfigDict()
@@ -112,6 +115,12 @@ def get_config() -> ml_collections.ConfigDict:
   # modes; this many stacked images (index triples drawn from the run's seed; PacGAN and
   # VEEGAN: 128,000).
   c.dataset.stacked_size = 128_000
+  # Clips, voxel grids and audio (gan_jax/modalities; examples' 'image' is then (T, H, W, C),
+  # (D, H, W, 1) or (L, 1)): 'video' | 'voxels' | 'audio', or '' = inferred from dataset.name.
+  c.dataset.modality = ''
+  # @video-dataset-fields
+  # @voxel-dataset-fields
+  # @audio-dataset-fields
 
   # The architecture (gan_jax/models). Flat fields are read by every architecture unless
   # their comment says otherwise; fields of one architecture live in its block (model.dcgan,
@@ -204,6 +213,9 @@ def get_config() -> ml_collections.ConfigDict:
   # (needed when objective.cyclegan.identity_weight > 0).
   c.model.cycle_resnet = ml_collections.ConfigDict(dict(
       ngf=32, num_blocks=3, normalization='instance', identity_outputs=True))
+  # @video-model-fields
+  # @voxel-model-fields
+  # @audio-model-fields
 
   # What G is fed, what D sees and the extra loss terms (gan_jax/objectives/). Options of an
   # objective live in its own block, read by that objective only.
@@ -228,6 +240,7 @@ def get_config() -> ml_collections.ConfigDict:
   # f = D's features before its logit layer (phi). The paper: weight 1, adversarial 0.
   c.objective.feature_matching = ml_collections.ConfigDict(dict(
       weight=0.0, adversarial_weight=1.0))
+  # @video-objective-fields
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.

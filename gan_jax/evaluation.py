@@ -54,7 +54,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import data, metric_logging, sampling
+from gan_jax import data, metric_logging, modalities, sampling
 from gan_jax.data import paired, stacked, toy
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import frechet
@@ -503,6 +503,16 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
                                    generator='ema' if ema else 'raw', train_source=source,
                                    log=log)
     results['protocol'].update(seed=seed, seed_key=_seed_key(seed, 'generator dropout keys, unused'))
+    return results
+  modality = modalities.for_config(config)
+  if modality is not None:  # Clips, voxel grids, audio: the modality's own protocol.
+    if reference_split is not None:
+      raise ValueError(f'reference_split does not apply to a {modalities.modality(config)} '
+                       'run: its protocol names its own reference and held-out sets.')
+    results = modality.evaluate(config, networks, state, source, key=sample_key, step=step,
+                                num_samples=num_samples, ema=ema, real_split=real_split,
+                                log=log)
+    results['protocol'].setdefault('seed', seed)
     return results
   if config.dataset.name == stacked.NAME:
     if reference_split is not None:

@@ -22,7 +22,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpointing, data, evaluation, metric_logging, models, parallel, plots
+from gan_jax import checkpointing, data, evaluation, metric_logging, modalities, models, parallel
+from gan_jax import plots
 from gan_jax import sampling, visualize
 from gan_jax import state as state_lib
 
@@ -219,7 +220,11 @@ def write_samples(run: Run, host_state: state_lib.GANState, step: int) -> None:
       host_state.generator_variables(ema=run.config.ema_decay > 0), *run.grid_inputs)
   path = os.path.join(run.workdir, 'samples', f'step_{step:07d}.png')
   data_shape = run.networks.data_shape
-  if len(data_shape) == 3:
+  modality = modalities.for_config(run.config)
+  if modality is not None:  # Clips (GIFs), voxel grids (renderings), audio (WAVs).
+    modality.write_samples(run.config, np.asarray(samples),
+                           os.path.join(run.workdir, 'samples'), step)
+  elif len(data_shape) == 3:
     visualize.save_image_grid(samples, path, ncols=per_row,
                               upscale=2 if data_shape[0] <= 32 else 1)
     latest = os.path.join(run.workdir, 'samples', 'latest.png')

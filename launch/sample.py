@@ -53,7 +53,9 @@ from launch import common
 
 flags.DEFINE_string('workdir', None, 'Run directory written by launch/main.py.')
 flags.DEFINE_integer('num', 64, 'Number of samples.')
-flags.DEFINE_string('out', None, 'Output path: .png (grid) or .npy (raw samples).')
+flags.DEFINE_string('out', None, 'Output path: .png (grid) or .npy (raw samples). Video, '
+                    'voxel and audio runs: the path without extension that their files '
+                    '(.gif, .png, .npy, .wav) start with.')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 flags.DEFINE_integer('seed', 0, 'Sampling seed.')
 flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
@@ -248,11 +250,30 @@ def main(argv):
   common.quiet_library_logs()
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
+  from gan_jax import modalities  # pylint: disable=g-import-not-at-top
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples', 'sampled.png')
-  if not out.endswith(('.png', '.npy', '.npz')):
-    raise app.UsageError(f'--out must end in .png, .npy or .npz; got {out!r}.')
   config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
   ema = FLAGS.ema and config.ema_decay > 0
+  modality = modalities.for_config(config)
+  if modality is not None:  # Clips, voxel grids, waveforms: the modality's own files.
+    if FLAGS.per_class or FLAGS.interpolate or FLAGS.inputs:
+      raise app.UsageError('--per_class, --interpolate and --inputs are for image runs; a '
+                           f'{modalities.modality(config)} run writes its samples with --num, '
+                           '--label and --seed.')
+    key = jax.random.key(FLAGS.seed)
+    try:
+      z, labels, out_labels, _ = requested(networks, FLAGS.num, key, FLAGS.label)
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
+    samples = sampling.generate(networks, state, FLAGS.num, key, ema=ema, labels=labels,
+                                latents=z)
+    paths = modality.write_outputs(config, np.asarray(samples), out_labels,
+                                   os.path.splitext(out)[0])
+    print(f'Wrote {FLAGS.num} {modalities.modality(config)} samples from step {step}: '
+          + ', '.join(paths))
+    return
+  if not out.endswith(('.png', '.npy', '.npz')):
+    raise app.UsageError(f'--out must end in .png, .npy or .npz; got {out!r}.')
   if sampling.translation_kind(config) is not None:
     if FLAGS.per_class or FLAGS.interpolate or FLAGS.label is not None:
       raise app.UsageError('--per_class, --label and --interpolate sample latents; this is an '

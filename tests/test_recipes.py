@@ -27,7 +27,7 @@ RECIPES = [n for n in CONFIG_NAMES if n != 'default']
 # and stacked_mnist are the dcgan smoke run with another loss / 3 channels (their settings
 # are checked by test_recipe_settings, their losses and data by their own tests).
 SLOW_SMOKE = ('cyclegan', 'pix2pix', 'acgan', 'sngan_projection', 'lsgan', 'wgan',
-              'stacked_mnist')
+              'stacked_mnist', 'video_gan', 'mocogan', 'video_frames', 'gan3d', 'wavegan')
 SMOKE_RUNS = [(n, 'smoke') for n in RECIPES if n not in SLOW_SMOKE] + [
     pytest.param(n, 'smoke', marks=pytest.mark.slow) for n in SLOW_SMOKE] + [
     pytest.param('sngan', 'resnet,smoke', marks=pytest.mark.slow)]

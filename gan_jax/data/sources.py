@@ -270,7 +270,24 @@ def load_source(cfg: ml_collections.ConfigDict, seed: int = 0) -> Source:
   return limit_per_class(source, per_class) if per_class > 0 else source
 
 
+# Datasets of other modules (gan_jax/modalities: video, voxels, audio): dataset.name -> the
+# module whose `load(cfg, seed) -> Source` builds it (imported on first use).
+DATASET_MODULES: dict[str, str] = {
+    'moving_mnist': 'gan_jax.data.moving_mnist',
+    'moving_mnist_frames': 'gan_jax.data.moving_mnist',
+    'tfds_moving_mnist': 'gan_jax.data.moving_mnist',
+    'voxel_shapes': 'gan_jax.data.voxels',
+    'synthetic_notes': 'gan_jax.data.audio',
+    'spoken_digits': 'gan_jax.data.audio',
+    'speech_commands': 'gan_jax.data.audio',
+    'nsynth': 'gan_jax.data.audio',
+}
+
+
 def _load_any(cfg: ml_collections.ConfigDict, seed: int) -> Source:
+  if cfg.name in DATASET_MODULES:
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module(DATASET_MODULES[cfg.name]).load(cfg, seed)
   if cfg.name in TOY_DATASETS:
     return _load_toy(cfg, seed)
   if cfg.name == 'image_folder':

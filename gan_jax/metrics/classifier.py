@@ -13,6 +13,10 @@ on; the project's data pipeline and generators use [-1, 1]. Training is one comp
 `lax.scan` over steps (optax Adam, minibatches drawn with replacement from a seed), so
 `train_classifier` is a pure function of its arguments. Weights are saved with
 `flax.serialization` (msgpack) and cached per dataset name under a cache directory.
+
+Every function takes an optional `module`: any Flax module mapping a batch to (features,
+logits), e.g. the 3-D clip, voxel and spectrogram classifiers of the video, 3-D and audio
+metrics; None is SmallCNN on images (N, H, W[, C]). Its inputs are passed as they are.
 """
 
 import functools
@@ -74,15 +78,22 @@ def _as_nhwc(images):
   return images
 
 
-def _module(variables):
+def _module(variables, module=None):
+  if module is not None:
+    return module
   kernel = variables['params']['logits']['kernel']
   return SmallCNN(num_classes=kernel.shape[1], feature_dim=kernel.shape[0])
 
 
+def _inputs(images, module):
+  return _as_nhwc(images) if module is None else jnp.asarray(images, jnp.float32)
+
+
 @functools.partial(jax.jit, static_argnames=('num_classes', 'steps', 'batch_size',
-                                             'learning_rate'))
-def _train(images, labels, key, num_classes, steps, batch_size, learning_rate, probs=None):
-  model = SmallCNN(num_classes)
+                                             'learning_rate', 'module'))
+def _train(images, labels, key, num_classes, steps, batch_size, learning_rate, probs=None,
+           module=None):
+  model = SmallCNN(num_classes) if module is None else module
   init_key, data_key = jax.random.split(key)
   variables = model.init(init_key, images[:1])
   tx = optax.adam(learning_rate)
@@ -108,14 +119,15 @@ def _train(images, labels, key, num_classes, steps, batch_size, learning_rate, p
 
 
 def train_classifier(images, labels, *, num_classes, steps=500, seed=0, batch_size=128,
-                     learning_rate=1e-3, sampling_weights=None):
-  """Trains SmallCNN with Adam on (images, integer labels) -> variables {'params': ...}.
+                     learning_rate=1e-3, sampling_weights=None, module=None):
+  """Trains SmallCNN (or `module`, whose logits must have num_classes entries) with Adam on
+  (images, integer labels) -> variables {'params': ...}.
 
   Minibatches are drawn with replacement, uniformly, or with probability proportional to
   `sampling_weights` (N,) (e.g. half of each batch from a real and half from a generated
   set: weights 0.5 / n_real and 0.5 / n_generated).
   """
-  images = _as_nhwc(images)
+  images = _inputs(images, module)
   labels = jnp.asarray(labels, jnp.int32)
   if labels.shape != images.shape[:1]:
     raise ValueError(f'Need one label per image; got {labels.shape[0] if labels.ndim else 0} '
@@ -131,20 +143,20 @@ def train_classifier(images, labels, *, num_classes, steps=500, seed=0, batch_si
                        f'all 0; got shape {w.shape}.')
     probs = jnp.asarray(w / w.sum(), jnp.float32)
   return _train(images, labels, jax.random.key(seed), num_classes, steps, batch_size,
-                learning_rate, probs)
+                learning_rate, probs, module=module)
 
 
-@jax.jit
-def _apply(variables, images):
-  return _module(variables).apply(variables, images)
+@functools.partial(jax.jit, static_argnames=('module',))
+def _apply(variables, images, module=None):
+  return _module(variables, module).apply(variables, images)
 
 
-def classifier_features(variables, images, *, batch_size=1000):
+def classifier_features(variables, images, *, batch_size=1000, module=None):
   """(features (N, feature_dim), logits (N, num_classes)), computed in batches."""
-  images = _as_nhwc(images)
+  images = _inputs(images, module)
   feats, logits = [], []
   for start in range(0, images.shape[0], batch_size):
-    f, l = _apply(variables, images[start:start + batch_size])
+    f, l = _apply(variables, images[start:start + batch_size], module=module)
     feats.append(f)
     logits.append(l)
   return jnp.concatenate(feats), jnp.concatenate(logits)
@@ -160,26 +172,27 @@ def top1_agreement(logits, labels):
   return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def classifier_accuracy(variables, images, labels):
+def classifier_accuracy(variables, images, labels, *, module=None):
   """Fraction of images whose argmax prediction equals the label."""
-  return top1_agreement(classifier_features(variables, images)[1], labels)
+  return top1_agreement(classifier_features(variables, images, module=module)[1], labels)
 
 
-def classifier_frechet_distance(variables, real_images, fake_images):
+def classifier_frechet_distance(variables, real_images, fake_images, *, module=None):
   """Frechet distance between Gaussians fitted to the classifier's features."""
-  return frechet.frechet_distance_from_features(classifier_features(variables, real_images)[0],
-                                                classifier_features(variables, fake_images)[0])
+  return frechet.frechet_distance_from_features(
+      classifier_features(variables, real_images, module=module)[0],
+      classifier_features(variables, fake_images, module=module)[0])
 
 
-def classifier_score(variables, images, *, splits=10):
+def classifier_score(variables, images, *, splits=10, module=None):
   """(mean, std) over splits of exp(E KL(p(y|x) || p(y))) with the classifier's softmax."""
-  return inception_score_lib.inception_score(classifier_features(variables, images)[1],
-                                             splits=splits)
+  return inception_score_lib.inception_score(
+      classifier_features(variables, images, module=module)[1], splits=splits)
 
 
-def class_histogram(variables, images):
+def class_histogram(variables, images, *, module=None):
   """Normalized histogram (num_classes,) of the classifier's argmax predictions."""
-  logits = classifier_features(variables, images)[1]
+  logits = classifier_features(variables, images, module=module)[1]
   counts = jnp.bincount(jnp.argmax(logits, -1), length=logits.shape[-1])
   return counts / logits.shape[0]
 
@@ -197,9 +210,9 @@ def histogram_kl(p, q):
   return jnp.sum(jnp.where(p > 0, p * (jnp.log(p) - jnp.log(safe_q)), 0.0))
 
 
-def class_histogram_kl(variables, images, data_distribution):
+def class_histogram_kl(variables, images, data_distribution, *, module=None):
   """KL(class histogram of images || data_distribution), e.g. label_distribution(labels)."""
-  return histogram_kl(class_histogram(variables, images), data_distribution)
+  return histogram_kl(class_histogram(variables, images, module=module), data_distribution)
 
 
 def save_classifier(path, variables):
@@ -215,8 +228,8 @@ def load_classifier(path):
   """Reads variables written by save_classifier."""
   with open(path, 'rb') as f:
     variables = flax.serialization.msgpack_restore(f.read())
-  if 'params' not in variables or 'logits' not in variables['params']:
-    raise ValueError(f'{path!r} does not hold SmallCNN variables; delete it to retrain.')
+  if 'params' not in variables:
+    raise ValueError(f'{path!r} does not hold classifier variables; delete it to retrain.')
   return jax.tree.map(jnp.asarray, variables)
 
 
@@ -229,21 +242,27 @@ def file_sha256(path):
   return digest.hexdigest()
 
 
-def classifier_cache_path(cache_dir, dataset_name, *, steps, seed):
-  return os.path.join(cache_dir, f'{dataset_name}_small_cnn_steps{steps}_seed{seed}.msgpack')
+def classifier_cache_path(cache_dir, dataset_name, *, steps, seed, architecture='small_cnn'):
+  return os.path.join(cache_dir,
+                      f'{dataset_name}_{architecture}_steps{steps}_seed{seed}.msgpack')
 
 
 def cached_classifier(cache_dir, dataset_name, images, labels, *, num_classes, steps=500,
-                      seed=0, batch_size=128):
-  """Loads the classifier cached for dataset_name, or trains and caches it.
+                      seed=0, batch_size=128, module=None, architecture='small_cnn'):
+  """Loads the classifier cached for dataset_name, or trains and caches it. A `module` other
+  than SmallCNN needs its own `architecture` name (part of the cache file name).
 
   Returns (variables, path, sha256 of the weights file).
   """
-  path = classifier_cache_path(cache_dir, dataset_name, steps=steps, seed=seed)
+  if module is not None and architecture == 'small_cnn':
+    raise ValueError('cached_classifier with a module needs architecture=<its name>, so its '
+                     'weights are not cached under SmallCNN\'s file name.')
+  path = classifier_cache_path(cache_dir, dataset_name, steps=steps, seed=seed,
+                               architecture=architecture)
   if os.path.exists(path):
     variables = load_classifier(path)
   else:
     variables = train_classifier(images, labels, num_classes=num_classes, steps=steps,
-                                 seed=seed, batch_size=batch_size)
+                                 seed=seed, batch_size=batch_size, module=module)
     save_classifier(path, variables)
   return variables, path, file_sha256(path)

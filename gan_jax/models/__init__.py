@@ -40,12 +40,28 @@ MUTABLE_COLLECTIONS = ('batch_stats',)
 # Architectures whose generator translates an input image (built with `condition_shape`).
 CONDITION_ARCHITECTURES: tuple[str, ...] = ('pix2pix', 'cyclegan')
 
+def _lazy(module: str, function: str) -> Callable[..., tuple]:
+  """A builder imported on first use (the 3-D, video and audio families)."""
+  def build(*args, **kwargs):
+    import importlib  # pylint: disable=g-import-not-at-top
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)
+  return build
+
+
 ARCHITECTURES: dict[str, Callable[..., tuple]] = {
     'dcgan': dcgan.build,
     'mlp': mlp.build,
     'resnet': resnet.build,
     'pix2pix': unet.build,         # U-Net G, PatchGAN D on (condition, image) pairs.
     'cyclegan': cyclegan.build,    # Two ResNet-block G's, two PatchGAN D's.
+    # Clips (T, H, W, C): 3-D (de)convolutional G and D (VGAN / TGAN family).
+    'video_gan': _lazy('gan_jax.models.conv3d', 'build_video'),
+    # Clips: MoCoGAN's content + recurrent motion G, image D on frames + video D on clips.
+    'mocogan': _lazy('gan_jax.models.mocogan', 'build'),
+    # Voxel grids (D, H, W, 1): 3D-GAN's 3-D (de)convolutions.
+    'gan3d': _lazy('gan_jax.models.conv3d', 'build_voxels'),
+    # Waveforms (L, 1): WaveGAN's 1-D transposed convolutions, D with phase shuffle.
+    'wavegan': _lazy('gan_jax.models.wavegan', 'build'),
 }
 
 

@@ -30,6 +30,9 @@ MODALITIES = ('video', 'voxels', 'audio')
 DATASET_MODALITY: dict[str, str] = {
     'moving_mnist': 'video',
     'tfds_moving_mnist': 'video',
+    # Single frames of Moving MNIST clips: an image GAN trained on them is the video metrics'
+    # independent-frames baseline (T consecutive samples make one clip).
+    'moving_mnist_frames': 'video',
     'voxel_shapes': 'voxels',
     'synthetic_notes': 'audio',
     'spoken_digits': 'audio',

@@ -111,8 +111,10 @@ def _torch_trainer(args, config, networks):
   import torch  # pylint: disable=g-import-not-at-top
   from benchmarks import torch_dcgan, torch_pix2pix  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads or torch_dcgan.available_cores())
+  # The peer runs where JAX runs: on the GPU when JAX's default backend is one.
+  device = 'cuda' if jax.default_backend() == 'gpu' and torch.cuda.is_available() else 'cpu'
   return torch_pix2pix.trainer_for_config(config, config.batch_size, networks.data_shape,
-                                          networks.condition_shape[-1])
+                                          networks.condition_shape[-1], device=device)
 
 
 def _pipeline(source, config):

@@ -72,9 +72,50 @@ def get_config() -> ml_collections.ConfigDict:
       # experiment; the share of each real + generated minibatch drawn from the real digits.
       classes=dict(num_per_class=1_000, classifier_seeds=3, real_fraction=0.5),
   ))
-  # @video-eval-fields
-  # @voxel-eval-fields
-  # @audio-eval-fields
+  # Video metrics (gan_jax/metrics/video.py via gan_jax/modalities/video.py; Moving MNIST runs,
+  # a frames run's clips being T consecutive independent samples): generated clips vs the
+  # first num_reference clips of reference_split (held-out digits), in the features of a frame
+  # classifier and a 3-D clip classifier trained on classifier_split, cached in eval.cache_dir.
+  c.eval.video = ml_collections.ConfigDict(dict(
+      num_clips=500,              # Clips evaluated (a frames run: num_clips x T samples).
+      reference_split='test',     # Held-out real clips; digits disjoint from classifier_split.
+      num_reference=500,          # The first N clips of reference_split.
+      classifier_split='',        # Split the classifiers train on; '' = dataset.split.
+      frame_classifier_frames=10_000,  # Training frames: frame i mod T of clip i, i < N.
+      frame_classifier_steps=2_000,    # Adam steps (batch 128) of the frame classifier.
+      clip_classifier_clips=2_000,     # Training clips of the clip classifier.
+      clip_classifier_steps=2_000,     # Adam steps (batch 64) of the clip classifier.
+      classifier_seed=0,          # Initialization and minibatches of both classifiers.
+      classifier_side=32,         # Both classifiers see frames area-averaged to this side.
+      direction_bins=4,           # Sectors of each digit's initial direction (clip classes).
+  ))
+  # Voxel-shape protocol (gan_jax/modalities/voxels.py; dataset.name='voxel_shapes'): the
+  # generated shapes (or real_split's) against held-out real shapes in the features of a 3-D
+  # CNN trained on real shapes, beside the floor (real training shapes vs the same reference).
+  c.eval.voxels = ml_collections.ConfigDict(dict(
+      num_samples=2_000,          # Generated shapes per evaluation (and floor shapes).
+      reference_split='test',     # Held-out real shapes: the reference (first num_reference).
+      num_reference=2_000,
+      floor_split='train',        # The floor's real shapes: its first num_samples.
+      classifier_split='train[-4000:]',  # Real shapes the 3-D classifier trains on.
+      classifier_steps=2_000,     # Adam steps (lr 1e-3, batch 32) of the 3-D classifier.
+      classifier_seed=0,
+  ))
+  # Audio runs (gan_jax/modalities/audio.py; eval.classifier_steps / classifier_seed,
+  # num_samples, num_reference, is_splits and cache_dir apply): generated clips are compared
+  # with the held-out real clips of reference_split in the features of a spectrogram CNN
+  # (gan_jax/metrics/audio.py) trained on the training clips: log |STFT| of Hann frames of
+  # frame_length samples every frame_step, bins up to max_frequency Hz (0 = Nyquist).
+  c.eval.audio = ml_collections.ConfigDict(dict(
+      reference_split='test',     # Held-out real clips (never the training split).
+      frame_length=512,           # Samples per STFT frame (also the spectrogram PNGs).
+      frame_step=256,             # Hop between frames, in samples.
+      max_frequency=4_000.0,      # Highest frequency the classifier sees (Hz); 0 = Nyquist.
+      classifier_width=16,        # Channels of its first conv stage (then x2, x4).
+      feature_dim=128,            # Its feature layer (the Frechet distance's space).
+      wav_files=4,                # WAVs of the fixed latents written per training sample step.
+      spectrogram_grid=16,        # Spectrograms per PNG grid (training and launch/sample.py).
+  ))
   c.num_sample_images = 64     # Fixed latents for the sample grid.
 
   c.dataset = ml_collections.ConfigDict()
@@ -118,9 +159,63 @@ def get_config() -> ml_collections.ConfigDict:
   # Clips, voxel grids and audio (gan_jax/modalities; examples' 'image' is then (T, H, W, C),
   # (D, H, W, 1) or (L, 1)): 'video' | 'voxels' | 'audio', or '' = inferred from dataset.name.
   c.dataset.modality = ''
-  # @video-dataset-fields
-  # @voxel-dataset-fields
-  # @audio-dataset-fields
+  # Moving MNIST (gan_jax/data/moving_mnist.py; Srivastava et al. 2015): 'moving_mnist' clips
+  # (T, S, S, 1) and 'moving_mnist_frames' (their frames, (S, S, 1)) generated on the fly from
+  # the embedded digits, split 'train' | 'test'; 'tfds_moving_mnist' TFDS's 10,000 clips of 20
+  # frames (split 'test[...]'; needs TensorFlow and a prepared copy in data_dir). image_size
+  # (0 = canvas_size) area-averages the frames. Label: 10 min + max of the two digit classes.
+  c.dataset.moving_mnist = ml_collections.ConfigDict(dict(
+      num_frames=16,             # Frames per clip (the original: 20).
+      num_digits=2,              # Digits per clip.
+      canvas_size=64,            # Side of the canvas in pixels (digits are 28x28).
+      step_length=0.1,           # Pixels per frame / (canvas_size - 28) (the original: 0.1).
+      seed=0,                    # Clip i is a function of (seed, split digits, i), not config.seed.
+      train_clips=100_000,       # Clips of split 'train'.
+      test_clips=10_000,         # Clips of split 'test' (the original test set: 10,000).
+      train_digits=(0, 4000),    # Embedded digits [a, b) of the 'train' clips.
+      test_digits=(4000, 5000),  # Embedded digits [a, b) of the 'test' clips (disjoint).
+  ))
+  # voxel_shapes (gan_jax/data/voxels.py): size^3 occupancy grids (+1 in, -1 out) of a sphere,
+  # box, cylinder, cone or torus (label = index % 5), random size, rotation and position;
+  # example i is a function of (seed, i). Split 'train' = indices [0, num_train), 'test' =
+  # the next num_test (held out).
+  c.dataset.voxels = ml_collections.ConfigDict(dict(
+      size=32,                 # Grid side (3D-GAN: 32 or 64).
+      num_train=50_000,        # Shapes of split 'train'.
+      num_test=5_000,          # Shapes of split 'test'.
+      seed=0,                  # The shapes' seed (not config.seed, which shuffles their order).
+      scale_min=0.5,           # Bounding radius ~ U[scale_min, scale_max] x the grid half-side.
+      scale_max=0.9,
+      min_aspect=0.5,          # Proportions u_k ~ U[min_aspect, 1] of boxes, cylinders, cones.
+  ))
+  # Audio (gan_jax/data/audio.py; examples' 'image' is a waveform (length, 1) in [-1, 1]).
+  # synthetic_notes and spoken_digits are synthesized: clip i is a function of (seed, i);
+  # split 'train' is clips 0 .. train_size - 1 and 'test' the next test_size (disjoint).
+  c.dataset.audio = ml_collections.ConfigDict(dict(
+      sample_rate=16_000,         # Hz (WaveGAN: 16 kHz).
+      length=16_384,              # Samples per clip (WaveGAN: 16,384, ~1 s at 16 kHz).
+      seed=0,                     # Seed of the synthesized clips (not the run's seed).
+      train_size=10_000,          # Clips in 'train'.
+      test_size=2_000,            # Clips in 'test' (held out).
+      # synthetic_notes: MIDI pitches (label = index; here the C major scale C4 .. C5),
+      # timbres ('sine' | 'square' | 'saw' | 'bell'), max |detune| in cents, max noise std.
+      pitches=(60, 62, 64, 65, 67, 69, 71, 72),
+      timbres=('sine', 'square', 'saw', 'bell'),
+      detune_cents=15.0,
+      noise_std=0.01,
+      # spoken_digits (espeak-ng): voice+variant names, pitch (0-99) and speed (words per
+      # minute) ranges, espeak-ng processes at once while the cache is generated.
+      voices=tuple(f'{lang}+{var}' for lang in ('en-us', 'en', 'en-gb-scotland', 'en-gb-x-rp',
+                                                'en-029')
+                   for var in ('m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'f1', 'f2', 'f3',
+                               'f4', 'f5')),
+      speech_pitch=(20, 80),
+      speech_speed=(130, 210),
+      num_workers=4,
+      # TFDS speech_commands / nsynth: the waveform and label features.
+      tfds_audio_key='audio',
+      tfds_label_key='label',
+  ))
 
   # The architecture (gan_jax/models). Flat fields are read by every architecture unless
   # their comment says otherwise; fields of one architecture live in its block (model.dcgan,
@@ -213,9 +308,34 @@ def get_config() -> ml_collections.ConfigDict:
   # (needed when objective.cyclegan.identity_weight > 0).
   c.model.cycle_resnet = ml_collections.ConfigDict(dict(
       ngf=32, num_blocks=3, normalization='instance', identity_outputs=True))
-  # @video-model-fields
-  # @voxel-model-fields
-  # @audio-model-fields
+  # MoCoGAN (gan_jax/models/mocogan.py; Tulyakov et al. 2018), clips (T, H, W, C). G's latent
+  # is [z_content | eps_1 .. eps_T]: model.latent_dim must be content_dim + T *
+  # motion_noise_dim (configs/mocogan.py ties it); a GRU maps eps_t to z_m(t) and the DCGAN
+  # image G (g_width, model.dcgan) maps [z_content, z_m(t)] to frame t. D: video_gan's 3-D D
+  # (d_width, model.conv3d) on the clip ('logit') and the DCGAN image D (d_width, model.dcgan)
+  # on image_frames frames per clip ('image_logit').
+  c.model.mocogan = ml_collections.ConfigDict(dict(
+      content_dim=50,            # z_content, one per clip (the paper: 50).
+      motion_noise_dim=10,       # eps_t, the GRU's input per frame (the paper: 10).
+      motion_dim=10,             # z_m(t), the GRU's state (the paper: 10).
+      image_frames=1,            # Frames per clip D_I scores (train: random; eval: spaced; T: all).
+  ))
+  # 3-D convolutional G and D (gan_jax/models/conv3d.py), read by both model.name='video_gan'
+  # (clips) and 'gan3d' (3D-GAN's voxel grids); widths from g_width / d_width as dcgan's.
+  c.model.conv3d = ml_collections.ConfigDict(dict(
+      kernel_size=4,           # Taps of a stride-2 axis (even); a stride-1 (time) axis: one fewer.
+      # How the (transposed) 3-D convolutions are computed, the same function either way:
+      # 'auto' ('matmul' on CPU, 'xla' on GPU/TPU) | 'xla' | 'matmul' (patches + one matmul).
+      conv_impl='auto',
+      # After each D conv but the first: 'batch' | 'layer' (WGAN-GP) | 'none'.
+      d_normalization='batch',
+  ))
+  # WaveGAN (gan_jax/models/wavegan.py; widths g_width / d_width = the paper's d): kernel
+  # length and stride of every (transposed) convolution, D's phase shuffle radius (0 = off),
+  # stride layers (0 = from the clip length: 16,384 -> 5, 4,096 -> 4), and how the
+  # convolutions are computed ('auto': 'matmul' on CPU, 'xla' elsewhere; same function).
+  c.model.wavegan = ml_collections.ConfigDict(dict(
+      kernel_size=25, stride=4, phase_shuffle=2, num_layers=0, conv_impl='auto'))
 
   # What G is fed, what D sees and the extra loss terms (gan_jax/objectives/). Options of an
   # objective live in its own block, read by that objective only.
@@ -240,7 +360,10 @@ def get_config() -> ml_collections.ConfigDict:
   # f = D's features before its logit layer (phi). The paper: weight 1, adversarial 0.
   c.objective.feature_matching = ml_collections.ConfigDict(dict(
       weight=0.0, adversarial_weight=1.0))
-  # @video-objective-fields
+  # MoCoGAN (gan_jax/objectives/mocogan.py; model.name='mocogan'): the image discriminator's
+  # adversarial terms (same loss, on D's 'image_logit') are added to D's and G's losses with
+  # this weight (the paper: 1).
+  c.objective.mocogan = ml_collections.ConfigDict(dict(image_weight=1.0))
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.

@@ -122,7 +122,12 @@ def main(argv):
     raise app.UsageError('--reference_split / --real_split do not apply to an image-to-image '
                          'run: it is evaluated on its held-out split (dataset.eval_split).')
   if FLAGS.train_classifier_only:
-    _, path, sha = evaluation.get_classifier(config, source)
+    from gan_jax import modalities  # pylint: disable=g-import-not-at-top
+    if modalities.modality(config) == 'audio':  # The audio metrics' spectrogram classifier.
+      clf = modalities.get('audio').classifier(config, source)
+      path, sha = clf['path'], clf['sha256']
+    else:
+      _, path, sha = evaluation.get_classifier(config, source)
     print(f'Evaluation classifier for {config.dataset.name}: {path} (sha256 {sha})')
     return
   if networks is None and FLAGS.real_split is None:

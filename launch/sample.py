@@ -261,11 +261,14 @@ def main(argv):
                            f'{modalities.modality(config)} run writes its samples with --num, '
                            '--label and --seed.')
     key = jax.random.key(FLAGS.seed)
+    num = FLAGS.num
+    if modalities.modality(config) == 'video':  # A frames run: --num clips of T samples each.
+      num *= modality.samples_per_clip(config, networks)
     try:
-      z, labels, out_labels, _ = requested(networks, FLAGS.num, key, FLAGS.label)
+      z, labels, out_labels, _ = requested(networks, num, key, FLAGS.label)
     except ValueError as e:
       raise app.UsageError(str(e)) from e
-    samples = sampling.generate(networks, state, FLAGS.num, key, ema=ema, labels=labels,
+    samples = sampling.generate(networks, state, num, key, ema=ema, labels=labels,
                                 latents=z)
     paths = modality.write_outputs(config, np.asarray(samples), out_labels,
                                    os.path.splitext(out)[0])

@@ -137,7 +137,8 @@ def _tiny(config):
   m.dcgan.conv_transpose_impl = m.dcgan.conv_impl = 'space_to_depth'
   # InfoGAN's latent_dim also counts its codes (10 + 2): keep 8 noise dimensions at most.
   codes = m.infogan.categorical + m.infogan.continuous if config.objective.name == 'infogan' else 0
-  m.latent_dim = min(m.latent_dim, 8 + codes)
+  if m.name != 'mocogan':  # MoCoGAN's latent_dim is content + T x motion noise, derived.
+    m.latent_dim = min(m.latent_dim, 8 + codes)
   m.g_width, m.d_width = min(m.g_width, 8), min(m.d_width, 8)
   m.mlp.g_hidden = tuple(min(w, 8) for w in m.mlp.g_hidden)
   m.mlp.d_hidden = tuple(min(w, 8) for w in m.mlp.d_hidden)

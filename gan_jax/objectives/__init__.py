@@ -28,6 +28,7 @@ config block `objective.<name>`.
 import ml_collections
 
 from gan_jax.objectives import conditional, cyclegan, infogan, pix2pix, unconditional
+from gan_jax.objectives import mocogan
 from gan_jax.objectives.base import Objective, StepContext
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -36,6 +37,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     'infogan': infogan.InfoGAN,
     'pix2pix': pix2pix.Pix2Pix,
     'cyclegan': cyclegan.CycleGAN,
+    'mocogan': mocogan.MoCoGAN,  # Video D + image D on frames (gan_jax/models/mocogan.py).
 }
 
 

@@ -1,0 +1,253 @@
+"""MoCoGAN (Tulyakov et al. 2018): clips from a content code and a recurrent motion code.
+
+Latent layout. G's input is one flat vector per clip (so sampling, fixed latents and
+checkpoints work as for every other GAN), model.latent_dim = d_c + T * d_e wide:
+
+    z = [z_content (d_c) | eps_1 (d_e) | eps_2 (d_e) | ... | eps_T (d_e)]
+
+with d_c = model.mocogan.content_dim, d_e = motion_noise_dim, T the clip's frames; every
+entry ~ N(0, 1) (model.latent_distribution). `LatentLayout` splits and joins it and builds
+latents with one content and several motions (`LatentLayout.grid`).
+
+Generator: a GRU (flax.linen.GRUCell, motion_dim units, initial state 0, run over t by
+nn.RNN) maps eps_1..eps_T to the motion codes z_m(1..T); frame t is the image generator's
+output for [z_content, z_m(t)], all N * T frames in one batch (BatchNorm statistics over
+all frames), reshaped to (N, T, H, W, C). The image generator is this project's DCGAN
+generator (gan_jax.models.dcgan: transposed convolutions, BN + ReLU, tanh; width
+model.g_width, model.dcgan.conv_transpose_impl), as MoCoGAN's is the DCGAN generator.
+The original draws the GRU's initial state at random; here it is 0 (eps_1 already makes
+z_m(1) random) so the latent is exactly the layout above. MoCoGAN's categorical action code
+is not included (the data has no action classes).
+
+Discriminator: {'logit': D_V(clip) (N,), 'image_logit': D_I(frames) (N, k)}.
+- D_V, the video discriminator: gan_jax.models.conv3d.VideoDiscriminator (video_gan's D,
+  width model.d_width, model.conv3d.kernel_size / conv_impl / d_normalization) on the clip.
+  Its logit is the main 'logit' (losses, penalties and evaluation read it).
+- D_I, the image discriminator: the DCGAN discriminator (strided convolutions, BN,
+  LeakyReLU(0.2); width model.d_width, model.dcgan.conv_impl / d_normalization) on
+  k = model.mocogan.image_frames frames of each clip, real and generated alike. In training
+  mode the k frames are distinct, drawn uniformly per clip from the 'dropout' rng stream the
+  train step passes (a per-device key, like dropout: reproducible for a device count); in
+  evaluation mode they are the fixed frames round(linspace(0, T - 1, k)). k = T scores every
+  frame in order (no draw). The original scores single frames of other generated clips; here
+  the image D sees k frames of the clips of the batch.
+The 'mocogan' objective (gan_jax/objectives/mocogan.py) adds D_I's adversarial terms.
+"""
+
+import dataclasses
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax.models import conditioning as cond_lib
+from gan_jax.models import conv3d
+from gan_jax.models import dcgan
+from gan_jax.models import options
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentLayout:
+  """z = [z_content (content_dim) | eps_1 .. eps_T (motion_noise_dim each)]."""
+
+  content_dim: int
+  motion_noise_dim: int
+  num_frames: int
+
+  @property
+  def latent_dim(self) -> int:
+    return self.content_dim + self.num_frames * self.motion_noise_dim
+
+  def split(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(z_content (N, content_dim), eps (N, T, motion_noise_dim)) of latents (N, latent_dim)."""
+    if z.shape[-1] != self.latent_dim:
+      raise ValueError(f'MoCoGAN latents have {self.latent_dim} entries (content '
+                       f'{self.content_dim} + {self.num_frames} frames x motion noise '
+                       f'{self.motion_noise_dim}); got shape {z.shape}.')
+    content = z[..., :self.content_dim]
+    eps = z[..., self.content_dim:].reshape(*z.shape[:-1], self.num_frames,
+                                            self.motion_noise_dim)
+    return content, eps
+
+  def join(self, content: jax.Array, eps: jax.Array) -> jax.Array:
+    """Latents (N, latent_dim) of z_content (N, content_dim) and eps (N, T, motion_noise_dim)."""
+    return jnp.concatenate([content, eps.reshape(*eps.shape[:-2], -1)], axis=-1)
+
+  def grid(self, key: jax.Array, num_contents: int, num_motions: int) -> jax.Array:
+    """Latents (num_contents * num_motions, latent_dim), row i * num_motions + j = content i
+    with motion j: along a row the content is fixed and the motion varies, down a column
+    the motion (eps_1..T) is fixed and the content varies. Entries ~ N(0, 1)."""
+    k_content, k_motion = jax.random.split(key)
+    content = jax.random.normal(k_content, (num_contents, self.content_dim))
+    eps = jax.random.normal(k_motion, (num_motions, self.num_frames, self.motion_noise_dim))
+    content = jnp.repeat(content, num_motions, axis=0)
+    eps = jnp.tile(eps, (num_contents, 1, 1))
+    return self.join(content, eps)
+
+
+def latent_layout(model_config: ml_collections.ConfigDict, num_frames: int) -> LatentLayout:
+  """The layout of model.mocogan for clips of `num_frames` frames."""
+  own = model_config.mocogan
+  return LatentLayout(int(own.content_dim), int(own.motion_noise_dim), int(num_frames))
+
+
+class MotionGRU(nn.Module):
+  """eps (N, T, d_e) -> motion codes z_m (N, T, motion_dim): a GRU from state 0."""
+
+  motion_dim: int
+
+  @nn.compact
+  def __call__(self, eps: jax.Array) -> jax.Array:
+    return nn.RNN(nn.GRUCell(self.motion_dim, name='gru'))(eps)
+
+
+class MoCoGANGenerator(nn.Module):
+  """Latents (N, latent_dim) -> clips (N, T, H, W, C) in [-1, 1] (module docstring)."""
+
+  clip_shape: tuple[int, int, int, int]
+  layout: LatentLayout
+  motion_dim: int
+  width: int = 64
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = 'auto'
+  dtype: Any = None
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    del labels  # Unconditional.
+    n = z.shape[0]
+    t = self.clip_shape[0]
+    content, eps = self.layout.split(z)
+    motion = MotionGRU(self.motion_dim, name='motion')(eps)  # (N, T, motion_dim)
+    frame_latents = jnp.concatenate(
+        [jnp.broadcast_to(content[:, None], (n, t, content.shape[-1])), motion], axis=-1)
+    frames = dcgan.DCGANGenerator(
+        tuple(self.clip_shape[1:]), self.width, self.axis_name, self.conv_transpose_impl,
+        self.dtype, spectral_norm=self.spectral_norm,
+        spectral_norm_steps=self.spectral_norm_steps, name='image_generator')(
+            frame_latents.reshape(n * t, -1), train=train)
+    return frames.reshape(n, *self.clip_shape)
+
+
+def frame_indices(num_frames: int, k: int, key: Optional[jax.Array], num_clips: int):
+  """(num_clips, k) frame indices: k distinct frames per clip drawn uniformly with `key`
+  (ascending), or round(linspace(0, T - 1, k)) for every clip when key is None; all T
+  frames in order when k == T."""
+  if not 1 <= k <= num_frames:
+    raise ValueError(f'model.mocogan.image_frames={k} must be in 1..{num_frames} (the '
+                     'frames of a clip).')
+  if k == num_frames or key is None:
+    fixed = np.arange(num_frames) if k == num_frames else \
+        np.rint(np.linspace(0, num_frames - 1, k)).astype(np.int32)
+    return jnp.broadcast_to(jnp.asarray(fixed, jnp.int32), (num_clips, k))
+  order = jnp.argsort(jax.random.uniform(key, (num_clips, num_frames)), axis=-1)
+  return jnp.sort(order[:, :k], axis=-1).astype(jnp.int32)
+
+
+class MoCoGANDiscriminator(nn.Module):
+  """Clips (N, T, H, W, C) -> {'logit': video logits (N,), 'image_logit': image logits of
+  k frames per clip (N, k)} (module docstring)."""
+
+  clip_shape: tuple[int, int, int, int]
+  image_frames: int
+  width: int = 64
+  kernel_size: int = 4
+  video_normalization: str = 'batch'
+  video_conv_impl: str = 'auto'
+  image_normalization: str = 'batch'
+  image_conv_impl: str = 'auto'
+  axis_name: Optional[str] = None
+  dtype: Any = None
+  spectral_norm: bool = False
+  spectral_norm_steps: int = 1
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
+               train: bool) -> dict:
+    del labels  # Unconditional.
+    if x.ndim != 5:
+      raise ValueError(f'MoCoGAN D needs clips (N, T, H, W, C); got {x.shape}.')
+    n, t = x.shape[:2]
+    sn = dict(spectral_norm=self.spectral_norm, spectral_norm_steps=self.spectral_norm_steps)
+    _, strides = conv3d.video_geometry(self.clip_shape)
+    video_logit = conv3d.VideoDiscriminator(
+        strides[::-1], self.width, self.kernel_size, self.video_normalization, self.axis_name,
+        self.video_conv_impl, self.dtype, dropout=self.dropout, name='video', **sn)(
+            x, train=train)
+    key = self.make_rng('dropout') if train and self.image_frames < t else None
+    idx = frame_indices(t, self.image_frames, key, n)
+    frames = jnp.take_along_axis(x, idx[:, :, None, None, None], axis=1)
+    image_logit = dcgan.DCGANDiscriminator(
+        tuple(self.clip_shape[1:]), self.width, self.axis_name, self.dtype,
+        dropout=self.dropout, normalization=self.image_normalization,
+        conv_impl=self.image_conv_impl, name='image', **sn)(
+            frames.reshape(n * self.image_frames, *x.shape[2:]), train=train)
+    return {'logit': video_logit, 'image_logit': image_logit.reshape(n, self.image_frames)}
+
+
+def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
+          num_classes: Optional[int]):
+  """'mocogan': (make_generator, make_discriminator) for clips `data_shape` (T, H, W, C)."""
+  if len(data_shape) != 4:
+    raise ValueError(f'MoCoGAN generates clips (T, H, W, C); got data shape {data_shape}. '
+                     "Use a video dataset, e.g. --config.dataset.name=moving_mnist.")
+  t = int(data_shape[0])
+  layout = latent_layout(model_config, t)
+  own = model_config.mocogan
+  for field in ('content_dim', 'motion_noise_dim', 'motion_dim'):
+    if int(own[field]) < 1:
+      raise ValueError(f'model.mocogan.{field}={own[field]} must be >= 1.')
+  if int(model_config.latent_dim) != layout.latent_dim:
+    raise ValueError(
+        f'model.latent_dim={model_config.latent_dim}, but MoCoGAN\'s latent is content_dim + '
+        f'T x motion_noise_dim = {layout.content_dim} + {t} x {layout.motion_noise_dim} = '
+        f'{layout.latent_dim} for {t}-frame clips; set --config.model.latent_dim='
+        f'{layout.latent_dim} (configs/mocogan.py ties it to those fields).')
+  if model_config.latent_distribution != 'normal':
+    raise ValueError("MoCoGAN's content and motion noise are N(0, 1): set "
+                     "model.latent_distribution='normal'.")
+  if num_classes:
+    raise ValueError('MoCoGAN here is unconditional: set --config.dataset.conditional=False.')
+  cond_lib.from_config(model_config, None, 'mocogan', g_choices=('none',), d_choices=('none',),
+                       heads=False)  # Clear errors for conditioning fields set.
+  image_frames = int(own.image_frames)
+  frame_indices(t, image_frames, None, 1)  # Checks image_frames.
+  conv3d.video_geometry(data_shape)  # Checks the clip shape for the video D.
+  dcgan._geometry(int(data_shape[1]))  # pylint: disable=protected-access
+  dtype = options.compute_dtype(model_config.compute_dtype)
+  dropout = options.check_rate(model_config.d_dropout, 'model.d_dropout')
+  image, video = model_config.dcgan, model_config.conv3d
+  options.check_choice(image.conv_transpose_impl, dcgan.layers.CONV_TRANSPOSE_IMPLEMENTATIONS,
+                       'model.dcgan.conv_transpose_impl')
+  options.check_choice(image.conv_impl, dcgan.layers.CONV_IMPLEMENTATIONS,
+                       'model.dcgan.conv_impl')
+  options.check_choice(image.d_normalization, dcgan.D_NORMALIZATIONS,
+                       'model.dcgan.d_normalization')
+  options.check_choice(video.conv_impl, conv3d.IMPLEMENTATIONS, 'model.conv3d.conv_impl')
+  options.check_choice(video.d_normalization, conv3d.D_NORMALIZATIONS,
+                       'model.conv3d.d_normalization')
+  kernel_size = int(video.kernel_size)
+  conv3d.stage_kernel((2, 2, 2), kernel_size)  # Checks kernel_size.
+  sn_steps = int(model_config.spectral_norm_steps)
+
+  def make_generator(axis_name):
+    return MoCoGANGenerator(tuple(data_shape), layout, int(own.motion_dim),
+                            int(model_config.g_width), axis_name, image.conv_transpose_impl,
+                            dtype, spectral_norm=bool(model_config.g_spectral_norm),
+                            spectral_norm_steps=sn_steps)
+
+  def make_discriminator(axis_name):
+    return MoCoGANDiscriminator(tuple(data_shape), image_frames, int(model_config.d_width),
+                                kernel_size, video.d_normalization, video.conv_impl,
+                                image.d_normalization, image.conv_impl, axis_name, dtype,
+                                spectral_norm=bool(model_config.d_spectral_norm),
+                                spectral_norm_steps=sn_steps, dropout=dropout)
+
+  return make_generator, make_discriminator

@@ -1,0 +1,74 @@
+"""MoCoGAN's objective (Tulyakov et al. 2018): the latent-variable GAN with a video
+discriminator D_V and an image discriminator D_I (gan_jax/models/mocogan.py).
+
+D returns {'logit': D_V(clip) (N,), 'image_logit': D_I of k frames per clip (N, k)}. With
+the configured adversarial loss l = (l_D, l_G) and w = objective.mocogan.image_weight:
+
+  D:  l_D(D_V(x), D_V(G(z))) + penalty + w * l_D(D_I(frames of x), D_I(frames of G(z)))
+  G:  l_G(D_V(G(z)))                   + w * l_G(D_I(frames of G(z)))
+
+(the paper: w = 1, non-saturating loss). D_V's logit stays the main 'logit', so penalties
+(on D_V) and every metric read it. D_I's term in G's loss uses the generated frames only:
+every loss of gan_jax.losses has a G term of D(fake) alone, and the objective refuses a loss
+whose G term reads D(real) (checked when it is built).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import losses
+from gan_jax.objectives import unconditional
+
+
+def image_logit(d_output):
+  """D_I's logits (N, k) of a MoCoGAN discriminator output."""
+  if not isinstance(d_output, dict) or 'image_logit' not in d_output:
+    raise ValueError("objective.name='mocogan' needs a discriminator with an image head "
+                     "('image_logit'): set --config.model.name=mocogan.")
+  return d_output['image_logit']
+
+
+def _generator_term_reads_real(loss_fn) -> bool:
+  """Whether a loss's G term changes with D(real) (then D_I's G term would need real frames)."""
+  with jax.ensure_compile_time_eval():  # Concrete values even when built inside a trace.
+    fake = jnp.asarray([0.3, -1.2, 2.0])
+    g_a = loss_fn(jnp.asarray([0.5, 1.5, -0.7]), fake)[1]
+    g_b = loss_fn(jnp.asarray([-2.0, 0.1, 3.0]), fake)[1]
+    return not np.array_equal(np.asarray(g_a), np.asarray(g_b))
+
+
+class MoCoGAN(unconditional.Unconditional):
+  """z -> G -> (D_V, D_I); D_I's adversarial terms added with weight image_weight."""
+
+  name = 'mocogan'
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.image_weight = float(config.objective.mocogan.image_weight)
+    if self.image_weight < 0:
+      raise ValueError(f'objective.mocogan.image_weight must be >= 0; got {self.image_weight}.')
+    if config.dataset.conditional:
+      raise ValueError("objective.name='mocogan' is unconditional: set "
+                       '--config.dataset.conditional=False.')
+    loss_fn = losses.get_loss(config.loss.name, real_label=config.loss.real_label)
+    if _generator_term_reads_real(loss_fn):
+      raise ValueError(f'loss.name={config.loss.name!r} has a G term that reads D(real); the '
+                       "mocogan objective's image term gives G's loss D_I(generated frames) "
+                       'only. Use one of non_saturating, minimax, wasserstein, '
+                       'least_squares, hinge.')
+
+  def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
+    del batch, g_inputs
+    real, fake = image_logit(out_real), image_logit(out_fake)
+    d_loss, _, _ = ctx.loss_fn(real, fake)
+    return self.image_weight * d_loss, {
+        'd_image_loss': d_loss, 'd_image_real_logit': jnp.mean(real),
+        'd_image_fake_logit': jnp.mean(fake)}
+
+  def generator_terms(self, ctx, batch, g_inputs, out_fake):
+    del batch, g_inputs
+    fake = image_logit(out_fake)
+    # The real-logit argument is unused by the G term (checked in __init__).
+    _, g_loss, _ = ctx.loss_fn(jnp.zeros_like(fake), fake)
+    return self.image_weight * g_loss, {'g_image_loss': g_loss}

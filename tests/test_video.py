@@ -1,0 +1,377 @@
+"""Moving MNIST (gan_jax/data/moving_mnist.py), MoCoGAN and the video recipes.
+
+References and tolerances:
+- bounce: a trajectory computed by hand (exact); every generated trajectory against the
+  closed form of elastic bouncing, the triangle wave p(t) = L - |L - ((p0 + t v) mod 2L)|
+  (atol 1e-9 px);
+- render: the pixel-wise max of each digit padded into its own canvas with np.pad (exact);
+- downsample: skimage.measure.block_reduce(np.mean) (atol 1e-6);
+- the mocogan objective's losses: the non-saturating loss written in numpy on fixed D outputs
+  (rtol 1e-5).
+Fast tests use the embedded digits and numpy only; MoCoGAN's networks, the train step and the
+recipes are in the slow suite (-m slow).
+"""
+
+import importlib
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import skimage.measure
+
+from configs import default
+from gan_jax import data, losses, models, objectives, sampling
+from gan_jax import overrides as overrides_lib
+from gan_jax import state as state_lib
+from gan_jax.data import moving_mnist as mm
+from gan_jax.models import mocogan as mocogan_model
+from gan_jax.objectives import mocogan as mocogan_objective
+from tests import helpers
+
+L = 64 - 28  # Free side of the default canvas.
+
+
+def _dataset(data_dir, name='moving_mnist', **fields):
+  cfg = default.get_config().dataset
+  cfg.name, cfg.data_dir = name, data_dir
+  for key, value in fields.items():
+    if key in cfg.moving_mnist:
+      cfg.moving_mnist[key] = value
+    else:
+      cfg[key] = value
+  return cfg
+
+
+# ---- the definition ------------------------------------------------------------------------
+
+def test_bounce_matches_a_hand_computed_trajectory():
+  # Box [0, 10]; y from 1 moving -3 hits 0 at once (-2 -> 2), x from 9 moving +2 hits 10
+  # (11 -> 9); later y 8 + 3 = 11 -> 9 bounces off the far wall.
+  positions, velocities = mm.bounce([1.0, 9.0], [-3.0, 2.0], 5, 10.0)
+  np.testing.assert_array_equal(positions, [[1, 9], [2, 9], [5, 7], [8, 5], [9, 3]])
+  np.testing.assert_array_equal(velocities, [[-3, 2], [3, -2], [3, -2], [3, -2], [-3, -2]])
+  with pytest.raises(ValueError, match='one bounce per frame'):
+    mm.bounce([1.0], [11.0], 3, 10.0)
+  with pytest.raises(ValueError, match=r'lie in \[0, 10'):
+    mm.bounce([-1.0], [1.0], 3, 10.0)
+
+
+def test_trajectories_stay_inside_bounce_elastically_at_constant_speed(tfds_data_dir):
+  clips = mm.clips(_dataset(tfds_data_dir, num_frames=40))
+  speed = 0.1 * L
+  bounced = 0
+  for i in range(200):
+    traj = clips.trajectory(i)
+    p, v = traj['positions'], traj['velocities']
+    assert p.shape == v.shape == (40, 2, 2)
+    assert p.min() >= 0 and p.max() <= L  # Digits fully inside the canvas every frame.
+    np.testing.assert_allclose(np.linalg.norm(v, axis=-1), speed, rtol=1e-12)
+    # Independent reference: elastic bouncing in [0, L] is the triangle wave of free motion.
+    free = p[0] + np.arange(40)[:, None, None] * v[0]
+    np.testing.assert_allclose(p, L - np.abs(L - np.mod(free, 2 * L)), atol=1e-9)
+    # A velocity component flips exactly when that coordinate bounced.
+    flips = np.sign(v[1:]) != np.sign(v[:-1])
+    through = (p[:-1] + v[:-1] < 0) | (p[:-1] + v[:-1] > L)
+    np.testing.assert_array_equal(flips, through)
+    bounced += flips.sum()
+  assert bounced > 100  # The test saw many bounces.
+
+
+def test_clips_are_a_function_of_seed_and_index(tfds_data_dir):
+  cfg = _dataset(tfds_data_dir)
+  a, b = mm.clips(cfg), mm.clips(cfg)
+  for i in (0, 7, 99_999):
+    ta, tb = a.trajectory(i), b.trajectory(i)
+    for key in ta:
+      np.testing.assert_array_equal(ta[key], tb[key])
+    np.testing.assert_array_equal(a[i]['image'], b[i]['image'])
+  assert not np.array_equal(a[0]['image'], a[1]['image'])
+  starts = np.stack([a.trajectory(i)['positions'][0] for i in range(50)])
+  assert len(np.unique(starts.round(6))) == starts.size  # Every clip starts elsewhere.
+  other = mm.clips(_dataset(tfds_data_dir, seed=1))
+  assert not np.array_equal(a.trajectory(0)['positions'], other.trajectory(0)['positions'])
+  # The run's seed does not change the clips (only their order, in the pipeline).
+  np.testing.assert_array_equal(data.load_source(cfg, seed=5)[3]['image'], a[3]['image'])
+  with pytest.raises(IndexError):
+    a[100_000]  # pylint: disable=pointless-statement
+
+
+def test_train_and_test_clips_draw_from_disjoint_digits(tfds_data_dir):
+  cfg = _dataset(tfds_data_dir)
+  train, test = mm.clips(cfg, 'train'), mm.clips(cfg, 'test')
+  assert len(train) == 100_000 and len(test) == 10_000
+  train_digits = np.concatenate([train.trajectory(i)['digit_indices'] for i in range(500)])
+  test_digits = np.concatenate([test.trajectory(i)['digit_indices'] for i in range(500)])
+  assert train_digits.min() >= 0 and train_digits.max() < 4000
+  assert test_digits.min() >= 4000 and test_digits.max() < 5000
+  assert len(np.unique(train_digits)) > 600 and len(np.unique(test_digits)) > 500
+  with pytest.raises(ValueError, match='overlap'):
+    mm.clips(_dataset(tfds_data_dir, test_digits=(3000, 5000)))
+  with pytest.raises(ValueError, match="split 'validation'"):
+    mm.clips(_dataset(tfds_data_dir, split='validation'))
+
+
+def test_render_is_the_pixelwise_max_of_the_placed_digits(tfds_data_dir):
+  cfg = _dataset(tfds_data_dir)
+  source = data.load_source(cfg)
+  assert source.data_shape == (16, 64, 64, 1) and source.num_classes == 100
+  digits = data.load_source(_dataset(tfds_data_dir, name='embedded_mnist')).examples.data
+  clips = source.examples
+  for i in (0, 1, 2, 31):
+    traj = clips.trajectory(i)
+    example = source[i]
+    clip = example['image']
+    assert clip.dtype == np.float32 and clip.min() >= -1 and clip.max() <= 1
+    canvases = []
+    for k, index in enumerate(traj['digit_indices']):
+      per_frame = []
+      for y, x in np.rint(traj['positions'][:, k]).astype(int):
+        per_frame.append(np.pad(digits[index, ..., 0], ((y, L - y), (x, L - x)),
+                                constant_values=-1.0))
+      canvases.append(np.stack(per_frame))
+    np.testing.assert_array_equal(clip[..., 0], np.max(canvases, axis=0))
+    a, b = clips.labels[traj['digit_indices']]
+    np.testing.assert_array_equal(traj['digit_labels'], [a, b])
+    assert example['label'] == 10 * min(a, b) + max(a, b)
+  images, pair_labels = clips.arrays(5, 9)
+  assert images.shape == (4, 16, 64, 64, 1)
+  np.testing.assert_array_equal(pair_labels, [source[i]['label'] for i in range(5, 9)])
+
+
+def test_frames_downsampling_and_twenty_frames(tfds_data_dir):
+  clips = data.load_source(_dataset(tfds_data_dir, image_size=32, num_frames=20))
+  full = mm.clips(_dataset(tfds_data_dir, num_frames=20))
+  assert clips.data_shape == (20, 32, 32, 1)
+  reference = skimage.measure.block_reduce(full[4]['image'], (1, 2, 2, 1), np.mean)
+  np.testing.assert_allclose(clips[4]['image'], reference, atol=1e-6)
+  frames = data.load_source(_dataset(tfds_data_dir, name='moving_mnist_frames',
+                                     image_size=32, num_frames=20))
+  assert frames.data_shape == (32, 32, 1) and len(frames) == 20 * len(clips)
+  for t in (0, 13, 19):
+    np.testing.assert_array_equal(frames[4 * 20 + t]['image'], clips[4]['image'][t])
+    assert frames[4 * 20 + t]['label'] == clips[4]['label']
+  with pytest.raises(ValueError, match='must divide'):
+    data.load_source(_dataset(tfds_data_dir, image_size=48))
+
+
+def test_tfds_moving_mnist_is_a_clear_error_without_its_data(tmp_path):
+  cfg = _dataset(str(tmp_path), name='tfds_moving_mnist', split='test')
+  with pytest.raises((ImportError, FileNotFoundError)) as error:
+    data.load_source(cfg)
+  message = str(error.value)
+  assert 'download_and_prepare' in message and 'dataset.data_dir' in message
+
+
+def test_tfds_clips_take_the_first_frames_in_range():
+  rng = np.random.default_rng(0)
+  stored = [{'image_sequence': rng.integers(0, 256, (20, 64, 64, 1), dtype=np.uint8)}
+            for _ in range(2)]
+  clips = mm.TfdsClips(stored, num_frames=16, image_size=32)
+  example = clips[1]
+  expected = stored[1]['image_sequence'][:16].astype(np.float64) / 127.5 - 1
+  expected = skimage.measure.block_reduce(expected, (1, 2, 2, 1), np.mean)
+  np.testing.assert_allclose(example['image'], expected, atol=1e-6)
+  assert example['image'].dtype == np.float32 and example['label'] == 0
+  with pytest.raises(ValueError, match='20 frames'):
+    mm.TfdsClips(stored, num_frames=21, image_size=0)
+
+
+# ---- MoCoGAN's latent layout and objective (fast: no network) -------------------------------
+
+def test_latent_layout_splits_joins_and_grids():
+  layout = mocogan_model.LatentLayout(content_dim=3, motion_noise_dim=2, num_frames=4)
+  assert layout.latent_dim == 3 + 4 * 2
+  z = np.arange(2 * 11, dtype=np.float32).reshape(2, 11)
+  content, eps = layout.split(jnp.asarray(z))
+  np.testing.assert_array_equal(content, z[:, :3])
+  np.testing.assert_array_equal(eps[1, 2], z[1, 3 + 2 * 2:3 + 3 * 2])  # eps_3 of clip 1.
+  np.testing.assert_array_equal(layout.join(content, eps), z)
+  grid = np.asarray(layout.grid(jax.random.key(0), num_contents=2, num_motions=3))
+  assert grid.shape == (6, 11)
+  content, eps = (np.asarray(a) for a in layout.split(jnp.asarray(grid)))
+  for i in range(2):
+    for j in range(3):
+      np.testing.assert_array_equal(content[i * 3 + j], content[i * 3])  # Row: one content.
+      np.testing.assert_array_equal(eps[i * 3 + j], eps[j])  # Column: one motion.
+  assert not np.array_equal(content[0], content[3]) and not np.array_equal(eps[0], eps[1])
+  with pytest.raises(ValueError, match='11 entries'):
+    layout.split(jnp.zeros((2, 10)))
+
+
+def _objective(loss='non_saturating', weight=0.5):
+  config = default.get_config()
+  config.model.name = config.objective.name = 'mocogan'
+  config.loss.name = loss
+  config.objective.mocogan.image_weight = weight
+  return objectives.get_objective(config)
+
+
+class _Context:
+  loss_fn = staticmethod(losses.non_saturating)
+
+
+def test_mocogan_objective_adds_the_image_terms_by_hand():
+  """The image terms on fixed D outputs against the non-saturating loss written in numpy."""
+  objective = _objective(weight=0.5)
+  assert isinstance(objective, mocogan_objective.MoCoGAN)
+  real = {'logit': jnp.asarray([0.1, 0.2]), 'image_logit': jnp.asarray([[1.0, -0.5], [2.0, 0.3]])}
+  fake = {'logit': jnp.asarray([0.0, 0.0]), 'image_logit': jnp.asarray([[-1.5, 0.4], [0.2, -3.0]])}
+  softplus = lambda x: np.log1p(np.exp(x))  # pylint: disable=unnecessary-lambda-assignment
+  r, f = np.asarray(real['image_logit'], np.float64), np.asarray(fake['image_logit'], np.float64)
+  d_image = np.mean(softplus(-r)) + np.mean(softplus(f))  # -log D(x) - log(1 - D(G(z))).
+  g_image = np.mean(softplus(-f))                          # -log D(G(z)).
+  value, aux = objective.discriminator_terms(_Context(), {}, {}, real, fake)
+  np.testing.assert_allclose(float(value), 0.5 * d_image, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['d_image_loss']), d_image, rtol=1e-5)
+  value, aux = objective.generator_terms(_Context(), {}, {}, fake)
+  np.testing.assert_allclose(float(value), 0.5 * g_image, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['g_image_loss']), g_image, rtol=1e-5)
+  with pytest.raises(ValueError, match='image head'):
+    objective.generator_terms(_Context(), {}, {}, fake['logit'])
+  with pytest.raises(ValueError, match='image_weight must be >= 0'):
+    _objective(weight=-1.0)
+
+
+# ---- slow: MoCoGAN's networks, the train step on 1 and 8 devices, the recipes ---------------
+
+def _tiny_video_config(name, **fields):
+  """A recipe's smoke config at 4 frames of 16x16, widths 4, one device, SGD (parallel tests)."""
+  config = importlib.import_module(f'configs.{name}').get_config('smoke')
+  config.dataset.moving_mnist.num_frames = 4
+  config.dataset.image_size = 16
+  config.model.g_width = config.model.d_width = 4
+  config.model.conv3d.conv_impl = 'matmul'
+  config.parallel = 'none'
+  for player in ('g', 'd'):
+    config.optim[player].name = 'sgd'
+    config.optim[player].lr = 0.05
+  for path, value in fields.items():
+    overrides_lib.set_field(config, path, value)
+  return config
+
+
+def _networks(config, data_shape=(4, 16, 16, 1)):
+  return models.build_networks(config.model, data_shape)
+
+
+@pytest.mark.slow
+def test_mocogan_shapes_gradients_and_motion():
+  config = _tiny_video_config('mocogan', **{'model.mocogan.image_frames': 2})
+  assert config.model.latent_dim == 50 + 4 * 10  # Tied to the layout by the recipe.
+  networks = _networks(config)
+  layout = mocogan_model.latent_layout(config.model, 4)
+  # Content fixed, motion varying: 2 contents x 2 motions, and the same latents with the
+  # motion noise of frames 3 and 4 redrawn.
+  grid = layout.grid(jax.random.key(4), num_contents=2, num_motions=2)
+  content, eps = layout.split(grid)
+  eps_later = eps.at[:, 2:].set(jax.random.normal(jax.random.key(5), eps[:, 2:].shape))
+  later = layout.join(content, eps_later)
+
+  @jax.jit  # One compilation for all of it (eager init and gradients compile op by op).
+  def run(key):
+    k_g, k_d, k_drop = jax.random.split(key, 3)
+    g_vars = networks.generator_init(k_g)
+    d_vars = networks.discriminator_init(k_d)
+    rngs = {'dropout': k_drop}
+    clips, _ = networks.generator_apply(g_vars, grid, train=True)
+    out, _ = networks.discriminator_apply(d_vars, clips, train=True, rngs=rngs)
+
+    def g_objective(params):
+      fake, _ = networks.generator_apply({**g_vars, 'params': params}, grid, train=True)
+      d_out, _ = networks.discriminator_apply(d_vars, fake, train=True, rngs=rngs)
+      return jnp.sum(d_out['logit']) + jnp.sum(d_out['image_logit'])
+
+    def d_head(params, head):
+      d_out, _ = networks.discriminator_apply({**d_vars, 'params': params}, clips, train=True,
+                                              rngs=rngs)
+      return jnp.sum(d_out[head])
+
+    d_grads = {h: jax.grad(d_head)(d_vars['params'], h) for h in ('logit', 'image_logit')}
+    evaluated = [networks.generator_apply(g_vars, z, train=False)[0] for z in (grid, later)]
+    return clips, out, jax.grad(g_objective)(g_vars['params']), d_grads, evaluated
+
+  clips, out, g_grads, d_grads, (a, b) = run(jax.random.key(0))
+  chex.assert_shape(clips, (4, 4, 16, 16, 1))
+  assert float(jnp.max(jnp.abs(clips))) <= 1.0
+  chex.assert_shape(out['logit'], (4,))
+  chex.assert_shape(out['image_logit'], (4, 2))
+  # Every parameter of G gets a gradient, the GRU's included.
+  assert {'motion', 'image_generator'} <= set(g_grads)
+  for path, leaf in jax.tree_util.tree_leaves_with_path(g_grads):
+    assert np.all(np.isfinite(leaf)) and np.any(leaf != 0), jax.tree_util.keystr(path)
+  for head, own in (('logit', 'video'), ('image_logit', 'image')):
+    # Each head trains only its own discriminator.
+    norms = {k: float(optax.global_norm(v)) for k, v in d_grads[head].items()}
+    assert norms[own] > 0 and all(v == 0 for k, v in norms.items() if k != own), (head, norms)
+  # Frame t depends on eps_1..eps_t only (the GRU is causal; BatchNorm in evaluation mode is
+  # per frame), and one content with another motion is another clip.
+  scale = float(jnp.max(jnp.abs(a)))  # Small at initialization (weights ~ N(0, 0.02)).
+  np.testing.assert_allclose(a[:, :2], b[:, :2], atol=1e-4 * scale)
+  assert float(jnp.max(jnp.abs(a[:, 2:] - b[:, 2:]))) > 0.05 * scale
+  assert float(jnp.max(jnp.abs(a[0] - a[1]))) > 0.05 * scale
+
+  # Evaluation mode: fixed, evenly spaced frames; training mode: distinct frames per clip,
+  # a function of the 'dropout' key.
+  np.testing.assert_array_equal(mocogan_model.frame_indices(4, 2, None, 3), [[0, 3]] * 3)
+  drawn = np.asarray(mocogan_model.frame_indices(16, 5, jax.random.key(0), 200))
+  assert all(len(set(row)) == 5 for row in drawn) and np.all(np.diff(drawn, axis=1) > 0)
+  assert len({tuple(r) for r in drawn}) > 150
+  counts = np.bincount(drawn.ravel(), minlength=16)
+  assert counts.min() > 0.5 * counts.mean()  # Every frame is drawn, roughly uniformly.
+  with pytest.raises(ValueError, match='model.latent_dim=91'):
+    _networks(_tiny_video_config('mocogan', **{'model.latent_dim': 91}))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name,fields', [
+    ('video_gan', {}),
+    # image_frames = T: D_I scores every frame in order. Frames drawn per clip (k < T) use
+    # the per-device 'dropout' key, like dropout: the same on every wrapper for a device
+    # count, not between device counts (docs/training.md).
+    ('mocogan', {'model.mocogan.image_frames': 4}),
+])
+def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
+  config = _tiny_video_config(name, **fields)
+  config.dataset.data_dir = tfds_data_dir
+  networks = _networks(config)
+  state0 = state_lib.create_state(config, networks, jax.random.key(0))
+  batch = data.batch_for_step(data.load_source(config.dataset), 0, 16, 1)
+  (s1, m1), runs = helpers.single_and_parallel(config, networks, state0, batch,
+                                               jax.random.key(3))
+  if name == 'mocogan':
+    assert 'd_image_loss' in m1 and 'g_image_loss' in m1
+  for mode, (s, m) in runs.items():
+    # Reductions in another order: float32 rounding through 2 SGD steps.
+    for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):
+      assert helpers.max_abs_diff(getattr(s1, field), getattr(s, field)) < 1e-5, (mode, field)
+    np.testing.assert_allclose(float(m['d_loss']), float(m1['d_loss']), rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['video_gan', 'mocogan'])
+def test_recipe_trains_and_checkpoints(name, tfds_data_dir, tmp_path):
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  config = _tiny_video_config(name, **{'optim.g.name': 'adam', 'optim.d.name': 'adam'})
+  config.dataset.data_dir = tfds_data_dir
+  config.num_train_steps = 4
+  config.checkpoint_every = config.sample_every = 2
+  workdir = str(tmp_path)
+  row = train.train_and_evaluate(config, workdir)
+  assert row['step'] == 4 and np.isfinite(row['d_loss']) and np.isfinite(row['g_loss'])
+  if name == 'mocogan':
+    assert np.isfinite(row['d_image_loss']) and np.isfinite(row['g_image_loss'])
+  checkpoints = os.listdir(os.path.join(workdir, 'checkpoints'))
+  assert {'2', '4'} <= set(checkpoints), checkpoints
+  saved, _, networks, state, _ = sampling.load_run(workdir)
+  latents = None
+  if name == 'mocogan':  # Clips of one content with three motions, from the saved run.
+    latents = mocogan_model.latent_layout(saved.model, networks.data_shape[0]).grid(
+        jax.random.key(1), num_contents=1, num_motions=3)
+  clips = sampling.generate(networks, state, 3, jax.random.key(0), latents=latents)
+  chex.assert_shape(clips, (3, *networks.data_shape))
+  assert networks.data_shape == (config.dataset.moving_mnist.num_frames,
+                                 config.dataset.image_size, config.dataset.image_size, 1)

@@ -85,6 +85,12 @@ def cache_dir(ecfg) -> str:
   return os.path.abspath(os.path.expanduser(ecfg.cache_dir))
 
 
+def fields_digest(fields: dict, length: int = 12) -> str:
+  """The first `length` hex digits of the SHA-256 of `fields` as sorted JSON: the cache key
+  of a classifier or reference set, changing with every field that shapes it."""
+  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:length]
+
+
 def _safe(name: str) -> str:
   return ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
 
@@ -278,7 +284,7 @@ def reference_features(config, extractor: FeatureExtractor, split: str, source=N
   per_class = int(d.get('examples_per_class', 0) or 0)
   if per_class and split == d.split:  # Only the training split is limited (load_split).
     key_fields['examples_per_class'] = per_class
-  digest = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
+  digest = fields_digest(key_fields, 16)
   path = os.path.join(cache_dir(ecfg), 'reference',
                       f'{_safe(d.name)}_{_safe(split)}_{extractor.name}_{digest}.npz')
   if path in _MEMORY_CACHE:

@@ -20,8 +20,6 @@ window of eval.audio.frame_length samples, hop frame_step), 10 log10 of the powe
 over the 80 dB below the grid's maximum.
 """
 
-import hashlib
-import json
 import os
 import time
 from typing import Optional
@@ -136,17 +134,13 @@ def write_outputs(config: ml_collections.ConfigDict, samples, labels,
 
 # ---- evaluation ----------------------------------------------------------------------------
 
-def _digest(fields: dict) -> str:
-  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def dataset_key(config: ml_collections.ConfigDict, split: str) -> str:
   """Cache name of a split of the run's audio data: name, split and a hash of the fields
   that shape the clips (dataset.audio)."""
   d = config.dataset
   fields = dict(name=d.name, split=split, audio=d.audio.to_dict(),
                 data_dir=os.path.abspath(d.data_dir) if d.data_dir else '')
-  return f'{d.name}_{evaluation._safe(split)}_{_digest(fields)}'  # pylint: disable=protected-access
+  return f'{d.name}_{evaluation._safe(split)}_{evaluation.fields_digest(fields)}'  # pylint: disable=protected-access
 
 
 def classifier(config: ml_collections.ConfigDict, train_source=None, *,
@@ -162,7 +156,7 @@ def classifier(config: ml_collections.ConfigDict, train_source=None, *,
                      'labels (TFDS: set dataset.audio.tfds_label_key).')
   module = audio_metrics.classifier_module(config, int(source.num_classes),
                                            int(source.data_shape[0]))
-  architecture = 'spectrogram_cnn_' + _digest(dict(
+  architecture = 'spectrogram_cnn_' + evaluation.fields_digest(dict(
       frame_length=module.frame_length, frame_step=module.frame_step, bins=module.bins,
       width=module.width, feature_dim=module.feature_dim))
   name = dataset_key(config, split)

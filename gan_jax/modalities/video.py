@@ -20,7 +20,6 @@ classifiers and references for every kind of run, so video_gan, mocogan and the 
 baseline are comparable number for number. Its protocol dict records every choice.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -30,7 +29,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import metric_logging, sampling, visualize
+from gan_jax import evaluation, metric_logging, sampling, visualize
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import video as video_metrics
 
@@ -226,8 +225,7 @@ def _spec_record(cfg, split: str) -> dict:
 
 def classifier_key(record: dict) -> str:
   """Cache name of a classifier trained on the clips of a split (spec record + counts)."""
-  digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
-  return f'{REAL_DATASET}_{record["split"]}_{digest}'
+  return f'{REAL_DATASET}_{record["split"]}_{evaluation.fields_digest(record)}'
 
 
 def frame_classifier(config, cfg, split: str, side: int, *, log=metric_logging.log) -> dict:
@@ -237,7 +235,7 @@ def frame_classifier(config, cfg, split: str, side: int, *, log=metric_logging.l
                         int(vcfg.classifier_seed))
   record = dict(_spec_record(cfg, split), frames=count, side=side,
                 batch=FRAME_CLASSIFIER_BATCH, lr=CLASSIFIER_LEARNING_RATE)
-  cache = os.path.abspath(os.path.expanduser(config.eval.cache_dir))
+  cache = evaluation.cache_dir(config.eval)
   name = classifier_key(record)
   path = classifier_lib.classifier_cache_path(cache, name, steps=steps, seed=seed,
                                               architecture='video_frame_cnn')
@@ -273,7 +271,7 @@ def clip_classifier(config, cfg, split: str, side: int, *, log=metric_logging.lo
   bins = int(vcfg.direction_bins)
   record = dict(_spec_record(cfg, split), clips=count, side=side, bins=bins,
                 batch=CLIP_CLASSIFIER_BATCH, lr=CLASSIFIER_LEARNING_RATE)
-  cache = os.path.abspath(os.path.expanduser(config.eval.cache_dir))
+  cache = evaluation.cache_dir(config.eval)
   name = classifier_key(record)
   path = classifier_lib.classifier_cache_path(cache, name, steps=steps, seed=seed,
                                               architecture='video_clip_cnn3d')

@@ -23,8 +23,6 @@ real sets, both disjoint from the classifier's). With `real_split`, real shapes 
 replace the generated ones.
 """
 
-import hashlib
-import json
 import os
 import time
 from typing import Optional
@@ -191,10 +189,6 @@ def check_disjoint(config, count: int, real_split: Optional[str] = None) -> str:
           + ', '.join(f'{n.split(".")[-1]}: {len(s)}' for n, s in sets.items()) + ')')
 
 
-def _digest(fields: dict) -> str:
-  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def classifier(config: ml_collections.ConfigDict, *, log=metric_logging.log) -> dict:
   """The 3-D evaluation classifier: {'module', 'variables', 'path', 'sha256', 'split', 'steps',
   'seed'}; trained (eval.voxels.classifier_steps Adam steps, batch CLASSIFIER_BATCH) on the
@@ -202,9 +196,9 @@ def classifier(config: ml_collections.ConfigDict, *, log=metric_logging.log) -> 
   vcfg, d = config.eval.voxels, config.dataset
   split, steps, seed = vcfg.classifier_split, int(vcfg.classifier_steps), int(vcfg.classifier_seed)
   module = voxel_metrics.classifier_module(voxel_data.NUM_CLASSES, int(d.voxels.size))
-  architecture = 'voxel_cnn_' + _digest(dict(width=module.width, feature_dim=module.feature_dim,
+  architecture = 'voxel_cnn_' + evaluation.fields_digest(dict(width=module.width, feature_dim=module.feature_dim,
                                              pool=module.pool, batch=CLASSIFIER_BATCH))
-  name = f'{voxel_data.NAME}_{_digest(dict(split=split, voxels=d.voxels.to_dict()))}'
+  name = f'{voxel_data.NAME}_{evaluation.fields_digest(dict(split=split, voxels=d.voxels.to_dict()))}'
   cache = evaluation.cache_dir(config.eval)
   path = classifier_lib.classifier_cache_path(cache, name, steps=steps, seed=seed,
                                               architecture=architecture)
@@ -234,7 +228,7 @@ def _features(clf: dict, grids) -> tuple[np.ndarray, np.ndarray]:
 def _real_shapes(config, clf: dict, split: str, num: int, source=None) -> dict:
   """Features, logits, labels and component statistics of the first `num` (0 = all) real
   shapes of `split`, cached per process."""
-  key = (clf['sha256'], _digest(dict(split=split, voxels=config.dataset.voxels.to_dict())),
+  key = (clf['sha256'], evaluation.fields_digest(dict(split=split, voxels=config.dataset.voxels.to_dict())),
          int(num))
   if key not in _MEMORY_CACHE:
     src = evaluation.load_split(config, split, source)

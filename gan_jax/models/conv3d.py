@@ -72,7 +72,7 @@ Triple = tuple[int, int, int]
 IntOrTriple = Union[int, Sequence[int]]
 
 _DIMENSION_NUMBERS = ('NDHWC', 'DHWIO', 'NDHWC')
-AUTO = 'auto'
+AUTO = layers.AUTO
 weight_init = nn.initializers.normal(stddev=0.02)
 D_NORMALIZATIONS = ('batch', 'layer', 'none')
 BASE_SIDES = (4, 7, 3, 5, 6)  # G's first map side, as DCGAN's geometry.
@@ -206,11 +206,8 @@ def conv_transpose3d_matmul(x: jax.Array, kernel: jax.Array, strides: IntOrTripl
 
 
 def resolve_implementation(name: str, backend: Optional[str] = None) -> str:
-  """'auto' -> 'matmul' on the CPU backend, 'xla' on any other (GPU, TPU); other names
-  unchanged. `backend` defaults to `jax.default_backend()`."""
-  if name != AUTO:
-    return name
-  return 'matmul' if (backend or jax.default_backend()) == 'cpu' else 'xla'
+  """'auto' -> 'matmul' on the CPU backend, 'xla' on any other (layers.resolve_implementation)."""
+  return layers.resolve_implementation(name, backend, cpu='matmul')
 
 
 CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {

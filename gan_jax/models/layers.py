@@ -38,13 +38,15 @@ DEFAULT_CONV_IMPLEMENTATION = AUTO
 DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION = AUTO
 
 
-def resolve_implementation(name: str, backend: Optional[str] = None) -> str:
-  """'auto' -> 'space_to_depth' on the CPU backend, 'xla' on any other (GPU, TPU); other
+def resolve_implementation(name: str, backend: Optional[str] = None,
+                           cpu: str = 'space_to_depth') -> str:
+  """'auto' -> `cpu` (a layer family's fast CPU form: 'space_to_depth' for these 2-D layers,
+  'matmul' for the 3-D and 1-D ones) on the CPU backend, 'xla' on any other (GPU, TPU); other
   names unchanged. `backend` defaults to `jax.default_backend()`."""
   if name != AUTO:
     return name
   backend = backend or jax.default_backend()
-  return 'space_to_depth' if backend == 'cpu' else 'xla'
+  return cpu if backend == 'cpu' else 'xla'
 
 
 def conv_auto(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:

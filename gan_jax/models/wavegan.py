@@ -52,6 +52,7 @@ import ml_collections
 import numpy as np
 from jax import lax
 
+from gan_jax.models import layers
 from gan_jax.models import options
 
 CONV_IMPLEMENTATIONS = ('auto', 'xla', 'matmul')
@@ -175,9 +176,7 @@ CONV_TRANSPOSE = {'xla': conv1d_transpose_xla, 'matmul': conv1d_transpose_matmul
 def resolve_implementation(name: str, backend: Optional[str] = None) -> str:
   """'auto' -> 'matmul' on the CPU backend, 'xla' elsewhere; other names unchanged."""
   options.check_choice(name, CONV_IMPLEMENTATIONS, 'model.wavegan.conv_impl')
-  if name != 'auto':
-    return name
-  return 'matmul' if (backend or jax.default_backend()) == 'cpu' else 'xla'
+  return layers.resolve_implementation(name, backend, cpu='matmul')
 
 
 class Conv1D(nn.Module):

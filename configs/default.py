@@ -57,6 +57,9 @@ def get_config() -> ml_collections.ConfigDict:
       kid_subsets=100,
       kid_subset_size=1_000,      # Capped at min(#reference, #samples).
       is_splits=10,
+      # With dataset.eval_split set: D's mean logit on this many training vs held-out images
+      # (its overfitting; evaluation.discriminator_overfitting).
+      overfit_num_images=1_000,
       pr_k=3,                     # k of improved precision/recall (Kynkaanniemi 2019).
       dc_k=5,                     # k of density/coverage (Naeem 2020).
       toy_num_samples=2_500,      # Samples for the 2-D mode metrics.
@@ -336,6 +339,23 @@ def get_config() -> ml_collections.ConfigDict:
   # convolutions are computed ('auto': 'matmul' on CPU, 'xla' elsewhere; same function).
   c.model.wavegan = ml_collections.ConfigDict(dict(
       kernel_size=25, stride=4, phase_shuffle=2, num_layers=0, conv_impl='auto'))
+  # StyleGAN2 (gan_jax/models/stylegan2.py; Karras et al. 2020): channels at side r are
+  # min(channel_base / r, channel_max) x g_width / 64 in G (x d_width / 64 in D); the paper's
+  # channel_base is 16,384 (32,768 at 1024 px) with channel_max 512.
+  c.model.stylegan2 = ml_collections.ConfigDict(dict(
+      w_dim=128,               # Width of w (the paper: 512).
+      mapping_layers=8,        # Fully connected layers of the mapping network (the paper: 8).
+      mapping_lr_mul=0.01,     # Learning-rate multiplier of the mapping network.
+      channel_base=512,        # Channels = channel_base / side, capped at channel_max.
+      channel_max=64,
+      w_avg_decay=0.995,       # Moving average of w (the truncation trick's centre).
+      truncation_psi=1.0,      # psi of sampling and evaluation (1 = no truncation).
+      mbstd_group=4,           # D's minibatch-stddev group (0 = off) and channels.
+      mbstd_channels=1,
+      # How the 3x3 convolutions are computed, the same function either way (as model.dcgan's
+      # conv_impl): 'auto' ('space_to_depth' on CPU, 'xla' on GPU/TPU) | 'xla' | ...
+      conv_impl='auto',
+  ))
 
   # What G is fed, what D sees and the extra loss terms (gan_jax/objectives/). Options of an
   # objective live in its own block, read by that objective only.
@@ -364,11 +384,24 @@ def get_config() -> ml_collections.ConfigDict:
   # adversarial terms (same loss, on D's 'image_logit') are added to D's and G's losses with
   # this weight (the paper: 1).
   c.objective.mocogan = ml_collections.ConfigDict(dict(image_weight=1.0))
+  # StyleGAN2 (gan_jax/objectives/stylegan2.py; model.name='stylegan2'): style mixing with
+  # probability mixing_prob (a random crossover layer); lazy R1 on real data, gamma / 2 *
+  # E||grad D||^2 every r1_interval steps (0 = off); path-length regularization of G,
+  # pl_weight * E(||J^T y|| - a)^2 on batch / pl_batch_shrink every pl_interval steps (a: a
+  # moving average, decay pl_decay); each lazy term is its own optimizer update weighted by
+  # its interval, and lazy_correction scales that player's lr by k / (k + 1) and Adam's betas
+  # to the power k / (k + 1) (the paper's correction).
+  c.objective.stylegan2 = ml_collections.ConfigDict(dict(
+      mixing_prob=0.9, r1_gamma=0.01, r1_interval=16, pl_weight=2.0, pl_interval=4,
+      pl_batch_shrink=2, pl_decay=0.01, lazy_correction=True))
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.
   c.penalty = ml_collections.ConfigDict(dict(name='none', weight=0.0, options={}))
   c.d_regularizer = ml_collections.ConfigDict(dict(name='none', weight=0.0))
+  # D-input augmentation (gan_jax/augment.py): 'none' | 'diffaugment' (Zhao et al. 2020) |
+  # 'ada' (Karras et al. 2020: each transform with probability p, p in the state, moved toward
+  # E[sign D(real)] = options.target; options: policy 'bgc', target, speed_images, the stds).
   c.augment = ml_collections.ConfigDict(dict(name='none', options={}))
   c.instance_noise_std = 0.0
   c.instance_noise_anneal_steps = 0
@@ -384,10 +417,19 @@ def get_config() -> ml_collections.ConfigDict:
   c.unrolled_d_steps = 0
   c.unrolled_scan_unroll = True
   c.d_weight_clip = 0.0
+  # Lazy regularizers (StyleGAN2's R1, path length) switch on inside the step by 'cond'
+  # (lax.cond), 'select' (computed every step, kept when scheduled: same numbers) or 'auto'
+  # ('select' on CPU, where conditional branches run slowly; 'cond' on GPU/TPU).
+  c.lazy_regularization_branch = 'auto'
   c.g_step_fresh_latents = False
   c.ema_decay = 0.999
   c.ema_start_step = 0
   c.ema_warmup = True          # Effective decay min(ema_decay, (1 + t) / (10 + t)).
+  # > 0: the EMA's half-life in training images replaces ema_decay's value (which must be > 0,
+  # it switches the EMA on): decay 0.5 ** (batch_size / h), h = min(half-life, ema_rampup x
+  # images seen) when ema_rampup > 0 (StyleGAN2: 10,000 images; ADA's ramp-up 0.05).
+  c.ema_half_life_images = 0
+  c.ema_rampup = 0.0
   c.skip_nonfinite_updates = False
 
   c.parallel = 'pmap'          # 'pmap' | 'shard_map' | 'none' (single device, plain jit).

@@ -51,6 +51,7 @@ from typing import Callable, Optional
 
 import flax.serialization
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -602,7 +603,45 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
       wall_time_s=dict(total=round(time.time() - t_start, 2), generate=round(t_gen, 2),
                        features=round(t_feat, 2), metrics=round(t_metrics, 2)),
   )
+  if (real_split is None and config.dataset.get('eval_split') and state is not None
+      and networks is not None and networks.condition_shape is None):
+    gap, gap_protocol = discriminator_overfitting(config, networks, state, source,
+                                                  int(ecfg.get('overfit_num_images', 1_000)))
+    results.update(gap)
+    results['protocol']['discriminator_overfitting'] = gap_protocol
   return results
+
+
+def discriminator_overfitting(config, networks, state, source, num: int) -> tuple[dict, dict]:
+  """D's overfitting to its training images (Karras et al. 2020, ADA, figure 1): D's mean
+  logit on the first `num` images of the training split minus that on the first `num` of the
+  held-out dataset.eval_split, both in evaluation mode without augmentation, and the fraction
+  of each that D calls real (logit > 0). A D that memorized its training set scores them
+  higher than unseen images of the same distribution (gap > 0)."""
+  chunk = 200  # Batches of 200 (and a last one of a multiple of 8): D's minibatch groups divide them.
+
+  def logits_of(split):
+    images, labels = source_arrays(load_split(config, split, source), num)
+    keep = len(images) - len(images) % 8
+    images, labels = images[:keep], (labels[:keep] if networks.num_classes else None)
+    out = []
+    apply = jax.jit(lambda v, x, y: networks.discriminator_apply(v, x, y, train=False)[0])
+    for i in range(0, len(images), chunk):
+      y = None if labels is None else jnp.asarray(labels[i:i + chunk])
+      out.append(np.asarray(apply(state.discriminator_variables(),
+                                  jnp.asarray(images[i:i + chunk]), y)).reshape(-1))
+    return np.concatenate(out)
+
+  train, held = logits_of(config.dataset.split), logits_of(config.dataset.eval_split)
+  results = {'d_train_logit': float(train.mean()), 'd_heldout_logit': float(held.mean()),
+             'd_overfit_gap': float(train.mean() - held.mean()),
+             'd_train_real_fraction': float(np.mean(train > 0)),
+             'd_heldout_real_fraction': float(np.mean(held > 0))}
+  protocol = (f'D (evaluation mode, no augmentation) on the first {len(train)} images of '
+              f'{config.dataset.split} (its training images) and the first {len(held)} of '
+              f'{config.dataset.eval_split} (held out): d_overfit_gap = mean logit on the '
+              'training images - on the held-out ones; *_real_fraction = share with logit > 0.')
+  return results, protocol
 
 
 # ---- image-to-image translation -----------------------------------------------------------

@@ -69,8 +69,25 @@ def build_optimizer(cfg: ml_collections.ConfigDict,
   return optax.chain(optax.clip_by_global_norm(clip), tx) if clip > 0 else tx
 
 
+def lazy_corrected(cfg: ml_collections.ConfigDict, ratio: float) -> ml_collections.ConfigDict:
+  """The block with lr x ratio and Adam's betas ** ratio (ratio = k / (k + 1) for a player
+  regularized every k steps by its own extra update: Karras et al. 2020, appendix B)."""
+  if ratio == 1.0:
+    return cfg
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  cfg.lr = float(cfg.lr) * ratio
+  if cfg.name in ('adam', 'adamw'):
+    cfg[cfg.name].b1 = float(cfg[cfg.name].b1) ** ratio
+    cfg[cfg.name].b2 = float(cfg[cfg.name].b2) ** ratio
+  return cfg
+
+
 def build_optimizers(config: ml_collections.ConfigDict):
-  """(generator, discriminator) optimizers; D makes d_steps_per_g_step updates a step."""
+  """(generator, discriminator) optimizers; D makes d_steps_per_g_step updates a step. An
+  objective with lazy regularization scales them (`Objective.optimizer_ratios`)."""
+  from gan_jax import objectives  # pylint: disable=g-import-not-at-top (objectives -> models)
+  g_ratio, d_ratio = objectives.get_objective(config).optimizer_ratios()
   steps = int(config.num_train_steps)
-  return (build_optimizer(config.optim.g, steps),
-          build_optimizer(config.optim.d, steps * int(config.d_steps_per_g_step)))
+  return (build_optimizer(lazy_corrected(config.optim.g, g_ratio), steps),
+          build_optimizer(lazy_corrected(config.optim.d, d_ratio),
+                          steps * int(config.d_steps_per_g_step)))

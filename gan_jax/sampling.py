@@ -149,6 +149,57 @@ def traversal_latents(networks: models.Networks, key: jax.Array, code: int,
                                           cont.reshape(k * steps, m)))
 
 
+def _style_inputs(networks: models.Networks, what: str):
+  """num_ws of a StyleGAN2 run's generator; a clear error for other runs."""
+  if networks.generator_input_shape is not None or len(networks.data_shape) != 3:
+    raise ValueError(f'{what} needs a StyleGAN2 run (model.name=stylegan2).')
+  from gan_jax.models import stylegan2  # pylint: disable=g-import-not-at-top
+  stylegan2.generator_module(networks)  # Raises for other architectures.
+  return stylegan2.num_styles(networks)
+
+
+def style_mixing_grid(networks: models.Networks, variables, key: jax.Array, *, rows: int,
+                      cols: int, cutoff: Optional[int] = None) -> tuple[np.ndarray, int]:
+  """StyleGAN2's style-mixing figure: (images ((rows + 1) * (cols + 1), H, W, C), cols + 1).
+
+  Row 0 holds the `cols` column sources B_j (after a blank corner), column 0 the `rows` row
+  sources A_i; cell (i, j) takes the coarse styles w_0 .. w_{cutoff-1} of A_i and the fine
+  styles w_cutoff .. of B_j (default cutoff: half of num_ws, i.e. 4x4 and 8x8 from A at 32 px).
+  """
+  num_ws = _style_inputs(networks, 'The style-mixing grid')
+  cutoff = num_ws // 2 if cutoff is None else int(cutoff)
+  if not 0 < cutoff < num_ws:
+    raise ValueError(f'The crossover layer must be in 1 .. {num_ws - 1} (the run has {num_ws} '
+                     f'styles); got {cutoff}.')
+  k_a, k_b = jax.random.split(key)
+  z_a, z_b = networks.sample_latents(k_a, rows), networks.sample_latents(k_b, cols)
+  sampler = make_sampler(networks)
+  sources_a = np.asarray(sampler(variables, z_a, None))
+  sources_b = np.asarray(sampler(variables, z_b, None))
+  mixed = np.asarray(sampler(variables, {
+      'z': jnp.repeat(z_a, cols, axis=0), 'z_mix': jnp.tile(z_b, (rows, 1)),
+      'mix_cutoff': jnp.full((rows * cols,), cutoff, jnp.int32)}, None))
+  blank = np.zeros_like(sources_a[:1])
+  header = np.concatenate([blank, sources_b])
+  body = [np.concatenate([sources_a[i:i + 1], mixed[i * cols:(i + 1) * cols]])
+          for i in range(rows)]
+  return np.concatenate([header] + body), cols + 1
+
+
+def truncation_sweep(networks: models.Networks, variables, key: jax.Array, *, rows: int,
+                     steps: int) -> tuple[np.ndarray, np.ndarray, int]:
+  """The truncation trick: (images (rows * steps, H, W, C), psi values (steps,), steps); row i
+  is one latent at psi = 1 .. 0 (w' = w_avg + psi (w - w_avg); psi = 0 is the average w)."""
+  _style_inputs(networks, 'The truncation sweep')
+  if steps < 2:
+    raise ValueError(f'A truncation sweep needs >= 2 psi values; got {steps}.')
+  psis = np.linspace(1.0, 0.0, steps).astype(np.float32)
+  z = networks.sample_latents(key, rows)
+  images = make_sampler(networks)(variables, {
+      'z': jnp.repeat(z, steps, axis=0), 'psi': jnp.tile(jnp.asarray(psis), rows)}, None)
+  return np.asarray(images), psis, steps
+
+
 def load_run(workdir: str, step: Optional[int] = None, *,
              defaults: Optional[ml_collections.ConfigDict] = None,
              log: Callable[[str], None] = metric_logging.log):

@@ -26,7 +26,7 @@ class GANState:
     ema_g_params: exponential moving average of g_params (equal to g_params when
       ema_decay is 0); used for sampling and evaluation.
     extras: the objective's own state (gan_jax.objectives), e.g. CycleGAN's image pool;
-      {} for objectives that keep none.
+      {} for objectives that keep none. With ADA on: {'objective': that, 'ada_p': p}.
   """
 
   step: jax.Array
@@ -65,5 +65,14 @@ def create_state(config: ml_collections.ConfigDict, networks: models.Networks,
       g_collections=g_vars,
       d_collections=d_vars,
       ema_g_params=jax.tree_util.tree_map(jnp.copy, g_params),
-      extras=objectives.get_objective(config).init_extras(networks),
+      extras=initial_extras(config, networks),
   )
+
+
+def initial_extras(config: ml_collections.ConfigDict, networks: models.Networks) -> PyTree:
+  """The objective's extra state; with augment.name='ada', {'objective': it, 'ada_p': 0}
+  (ADA's augmentation probability starts at 0, as in Karras et al. 2020)."""
+  extras = objectives.get_objective(config).init_extras(networks)
+  if config.augment.name == 'ada':
+    return {'objective': extras, 'ada_p': jnp.zeros((), jnp.float32)}
+  return extras

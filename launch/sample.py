@@ -23,6 +23,12 @@ Extras (image models), written next to --out (PATH without its extension = BASE)
                     steps), the other continuous codes 0. Unconditional: a usage error.
   --label=K         every sample asks for class K (conditional) or categorical code K
                     (InfoGAN), in the .png / .npy / .npz of --out.
+  --style_mixing=K  StyleGAN2: BASE_style_mixing.png, the paper's figure: K row sources
+                    give the coarse styles (w_0 .. w_{c-1}, c = --mix_cutoff, default half),
+                    --per_row column sources the fine ones; the sources in row 0 / column 0.
+  --truncation=K    StyleGAN2: BASE_truncation.png, K latents (rows) at --truncation_steps (9)
+                    values of psi from 1 to 0 (w' = w_avg + psi (w - w_avg)).
+  --truncation_psi  StyleGAN2: truncate the samples of --out by psi.
 
 Image-to-image runs (pix2pix, CycleGAN) translate images instead of sampling latents:
   default           the first --num held-out examples (dataset.eval_split): .png rows
@@ -72,6 +78,15 @@ flags.DEFINE_string('inputs', None, 'Image-to-image runs: a folder of images or 
 flags.DEFINE_enum('direction', 'a_to_b', ['a_to_b', 'b_to_a'],
                   'Image-to-image runs: translate A -> B (the condition into the image) or, '
                   "for CycleGAN, B -> A.")
+flags.DEFINE_integer('style_mixing', 0, 'StyleGAN2: K > 0 writes BASE_style_mixing.png, K row '
+                     'sources (coarse styles) x --per_row column sources (fine styles).')
+flags.DEFINE_integer('mix_cutoff', None, 'StyleGAN2 style mixing: the first style taken from '
+                     'the column source (default: half of the styles).')
+flags.DEFINE_integer('truncation', 0, 'StyleGAN2: K > 0 writes BASE_truncation.png, K latents '
+                     'at --truncation_steps values of psi from 1 to 0.')
+flags.DEFINE_integer('truncation_steps', 9, 'psi values of the truncation sweep.')
+flags.DEFINE_float('truncation_psi', None, 'StyleGAN2: psi of the samples in --out (default: '
+                   'the run\'s model.stylegan2.truncation_psi, 1 = none).')
 FLAGS = flags.FLAGS
 
 
@@ -254,6 +269,17 @@ def main(argv):
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples', 'sampled.png')
   config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
   ema = FLAGS.ema and config.ema_decay > 0
+  if FLAGS.style_mixing or FLAGS.truncation or FLAGS.truncation_psi is not None:
+    if config.model.name != 'stylegan2':
+      raise app.UsageError('--style_mixing, --truncation and --truncation_psi need a StyleGAN2 '
+                           f'run (model.name=stylegan2); this run is {config.model.name!r}.')
+    if min(FLAGS.style_mixing, FLAGS.truncation) < 0 or FLAGS.truncation_steps < 2:
+      raise app.UsageError('--style_mixing and --truncation must be >= 0 and '
+                           '--truncation_steps >= 2.')
+  if FLAGS.truncation_psi is not None:  # The samples' generator truncates by this psi.
+    from gan_jax import models  # pylint: disable=g-import-not-at-top
+    config.model.stylegan2.truncation_psi = FLAGS.truncation_psi
+    networks = models.build_networks(config.model, networks.data_shape, networks.num_classes)
   modality = modalities.for_config(config)
   if modality is not None:  # Clips, voxel grids, waveforms: the modality's own files.
     if FLAGS.per_class or FLAGS.interpolate or FLAGS.inputs:
@@ -347,6 +373,33 @@ def main(argv):
     paths = write_per_class(networks, state.generator_variables(ema=ema), FLAGS.per_row,
                             jax.random.fold_in(key, 2), base)
     print('Wrote ' + ', '.join(paths))
+  if FLAGS.style_mixing or FLAGS.truncation:
+    for path in write_style_figures(networks, state.generator_variables(ema=ema),
+                                    jax.random.fold_in(key, 3), base):
+      print(f'Wrote {path}')
+
+
+def write_style_figures(networks, variables, key, base: str) -> list[str]:
+  """StyleGAN2 runs: BASE_style_mixing.png (--style_mixing rows x --per_row columns) and
+  BASE_truncation.png (--truncation rows x --truncation_steps psi values, 1 -> 0)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
+  upscale = 2 if networks.data_shape[0] <= 32 else 1
+  paths = []
+  k_mix, k_trunc = jax.random.split(key)
+  if FLAGS.style_mixing:
+    grid, ncols = sampling.style_mixing_grid(
+        networks, variables, k_mix, rows=FLAGS.style_mixing, cols=FLAGS.per_row,
+        cutoff=FLAGS.mix_cutoff)
+    paths.append(visualize.save_image_grid(grid, f'{base}_style_mixing.png', ncols=ncols,
+                                           upscale=upscale))
+  if FLAGS.truncation:
+    images, _, ncols = sampling.truncation_sweep(networks, variables, k_trunc,
+                                                 rows=FLAGS.truncation,
+                                                 steps=FLAGS.truncation_steps)
+    paths.append(visualize.save_image_grid(images, f'{base}_truncation.png', ncols=ncols,
+                                           upscale=upscale))
+  return paths
 
 
 if __name__ == '__main__':

@@ -27,7 +27,8 @@ RECIPES = [n for n in CONFIG_NAMES if n != 'default']
 # and stacked_mnist are the dcgan smoke run with another loss / 3 channels (their settings
 # are checked by test_recipe_settings, their losses and data by their own tests).
 SLOW_SMOKE = ('cyclegan', 'pix2pix', 'acgan', 'sngan_projection', 'lsgan', 'wgan',
-              'stacked_mnist', 'video_gan', 'mocogan', 'video_frames', 'gan3d', 'wavegan')
+              'stacked_mnist', 'video_gan', 'mocogan', 'video_frames', 'gan3d', 'wavegan',
+              'stylegan2')
 SMOKE_RUNS = [(n, 'smoke') for n in RECIPES if n not in SLOW_SMOKE] + [
     pytest.param(n, 'smoke', marks=pytest.mark.slow) for n in SLOW_SMOKE] + [
     pytest.param('sngan', 'resnet,smoke', marks=pytest.mark.slow)]
@@ -42,6 +43,8 @@ EXPECTED = {  # The settings each recipe's docstring promises.
     'sngan': dict(loss='hinge', model='dcgan', d_sn=True, d_norm='none'),
     'toy_ring': dict(loss='non_saturating', model='mlp', data='ring8'),
     'toy_grid': dict(loss='non_saturating', model='mlp', data='grid25'),
+    'stylegan2': dict(loss='non_saturating', model='stylegan2', opt='adam', lr=0.0025,
+                      betas=(0.0, 0.99)),
 }
 
 

@@ -62,6 +62,8 @@ ARCHITECTURES: dict[str, Callable[..., tuple]] = {
     'gan3d': _lazy('gan_jax.models.conv3d', 'build_voxels'),
     # Waveforms (L, 1): WaveGAN's 1-D transposed convolutions, D with phase shuffle.
     'wavegan': _lazy('gan_jax.models.wavegan', 'build'),
+    # StyleGAN2 (Karras et al. 2020): mapping + modulated-conv synthesis, residual D.
+    'stylegan2': _lazy('gan_jax.models.stylegan2', 'build'),
 }
 
 

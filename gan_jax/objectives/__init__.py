@@ -19,6 +19,13 @@ objective says only:
 - `generator_loss(ctx, d_params, d_coll, batch, g_inputs, fake, key, cache)`: G's loss as a
   function of the generator outputs `fake` (and D, held fixed) -> `(loss, (d_coll, aux))`;
 - `init_extras(config, networks)`: the objective's extra state kept in `GANState.extras`.
+- optionally, lazy regularizers (StyleGAN2's R1 and path length): positive
+  `d_regularizer_interval` / `g_regularizer_interval` and
+  `discriminator_regularizer(ctx, d_params, d_coll, batch, key, extras, step)` /
+  `generator_regularizer(ctx, g_params, g_coll, batch, key, extras, step)` returning
+  `(loss, extras)`: the machinery runs each as its own optimizer update on the steps it is
+  scheduled (step % interval == 0), under `lax.cond` in the one compiled step;
+  `optimizer_ratios()` scales the players' optimizers for it.
 
 Adding an objective: subclass `Objective` in a file of this package, override what differs,
 and add it to OBJECTIVES (the config's `objective.name` picks it). Its options live in the
@@ -29,6 +36,7 @@ import ml_collections
 
 from gan_jax.objectives import conditional, cyclegan, infogan, pix2pix, unconditional
 from gan_jax.objectives import mocogan
+from gan_jax.objectives import stylegan2
 from gan_jax.objectives.base import Objective, StepContext
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -38,6 +46,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     'pix2pix': pix2pix.Pix2Pix,
     'cyclegan': cyclegan.CycleGAN,
     'mocogan': mocogan.MoCoGAN,  # Video D + image D on frames (gan_jax/models/mocogan.py).
+    'stylegan2': stylegan2.StyleGAN2,  # Style mixing, lazy R1, path length (models/stylegan2.py).
 }
 
 

@@ -33,6 +33,10 @@ class StepContext:
   augment_fn: Optional[Callable[[jax.Array, jax.Array], jax.Array]]
   instance_noise_std: float
   instance_noise_anneal_steps: int
+  # ADA (augment.name='ada'): ada_augment's keyword options, and the current augmentation
+  # probability p (a traced scalar the step sets from the state; None when ADA is off).
+  ada_options: Optional[dict] = None
+  augment_p: Any = None
 
   # ---- the device axis -------------------------------------------------------------------
   def pmean(self, tree):
@@ -78,9 +82,11 @@ class StepContext:
         rngs={'dropout': dropout_key})
 
   def discriminator_input(self, x, key, step):
-    """DiffAugment / instance noise applied to every D input (real and fake alike)."""
+    """DiffAugment or ADA / instance noise applied to every D input (real and fake alike)."""
     k_aug, k_noise = jax.random.split(key)
-    if self.augment_fn is not None:
+    if self.ada_options is not None:
+      x = augment.ada_augment(k_aug, x, self.augment_p, **self.ada_options)
+    elif self.augment_fn is not None:
       x = self.augment_fn(k_aug, x)
     if self.instance_noise_std > 0:
       std = augment.instance_noise_std(step, self.instance_noise_std,
@@ -108,6 +114,8 @@ class Objective:
   name = 'base'
   # Whether generator_loss adds objective.feature_matching (the latent-variable objectives).
   supports_feature_matching = False
+  # Whether discriminator_loss reports aux['d_real_sign'] (E[sign D(real)]) when ADA is on.
+  supports_ada = False
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -133,4 +141,24 @@ class Objective:
 
   def generator_loss(self, ctx: StepContext, d_params, d_coll, batch, g_inputs, fake, key,
                      cache, step):
+    raise NotImplementedError
+
+  # ---- lazy regularization (StyleGAN2): extra optimizer updates on scheduled steps -------
+  # A positive interval k makes the step run the player's regularizer as its own optimizer
+  # update after the player's main update at every step with step % k == 0 (inside the one
+  # compiled step, under lax.cond). The regularizers return (loss, new extras).
+  d_regularizer_interval = 0
+  g_regularizer_interval = 0
+
+  def optimizer_ratios(self) -> tuple[float, float]:
+    """(G's, D's) lazy-regularization ratio k / (k + 1) by which the player's lr is scaled
+    and to whose power Adam's betas are raised (Karras et al. 2020, appendix B); 1 = none."""
+    return 1.0, 1.0
+
+  def discriminator_regularizer(self, ctx: StepContext, d_params, d_coll, batch, key, extras,
+                                step):
+    raise NotImplementedError
+
+  def generator_regularizer(self, ctx: StepContext, g_params, g_coll, batch, key, extras,
+                            step):
     raise NotImplementedError

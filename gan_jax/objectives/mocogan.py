@@ -42,6 +42,7 @@ class MoCoGAN(unconditional.Unconditional):
   """z -> G -> (D_V, D_I); D_I's adversarial terms added with weight image_weight."""
 
   name = 'mocogan'
+  supports_ada = False  # ADA transforms images (N, H, W, C), not clips.
 
   def __init__(self, config):
     super().__init__(config)

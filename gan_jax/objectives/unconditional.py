@@ -18,6 +18,7 @@ class Unconditional(base.Objective):
 
   name = 'unconditional'
   supports_feature_matching = True
+  supports_ada = True
 
   def __init__(self, config):
     super().__init__(config)
@@ -49,6 +50,8 @@ class Unconditional(base.Objective):
     d_real, d_fake = base.logit(out_real), base.logit(out_fake)
     d_loss, _, aux = ctx.loss_fn(d_real, d_fake)
     aux = dict(aux, d_loss=d_loss, d_real_logit=jnp.mean(d_real), d_fake_logit=jnp.mean(d_fake))
+    if ctx.ada_options is not None:  # ADA's overfitting heuristic r_t = E[sign D(real)].
+      aux['d_real_sign'] = jnp.mean(jnp.sign(d_real.astype(jnp.float32)))
 
     def d_apply(p, x):
       return base.logit(ctx.discriminator(p, coll, x, real_labels, k_pen)[0])

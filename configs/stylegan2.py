@@ -1,0 +1,42 @@
+"""StyleGAN2 (Karras et al. 2020) at 32x32 on the embedded digits, with ADA.
+
+Mapping network (8 layers, lr multiplier 0.01) to w, a learned constant, modulated
+convolutions with weight demodulation, noise inputs, skip toRGB outputs; residual D with
+minibatch stddev; equalized learning rate (gan_jax/models/stylegan2.py). Non-saturating
+logistic loss, style mixing (0.9), lazy R1 (gamma 0.01 every 16 steps) and path-length
+regularization (weight 2 every 4 steps) with the paper's lr / beta correction, Adam 0.0025
+(betas 0, 0.99), G EMA with a 10,000-image half-life (gan_jax/objectives/stylegan2.py).
+
+The embedded digits are 5,000 images, where StyleGAN2's D overfits: the GAN trains on the
+first 4,000 (`dataset.split`), the last 1,000 are held out (`dataset.eval_split`, where
+evaluation measures D's overfitting), and adaptive discriminator augmentation is on
+(augment.name='ada': 'bgc' transforms with probability p, p moved toward E[sign D(real)] =
+0.6; `:augment.name=none` switches it off). The 28x28 digits are resized to 32x32
+(dataset.image_size). `configs/stylegan2.py:smoke` is a few-step run. docs/stylegan2.md.
+"""
+
+from configs import default
+
+
+def get_config(arg=None):
+  config = default.get_config()
+  config.num_train_steps = 20_000
+  config.batch_size = 32
+  config.log_every = 100
+  config.sample_every = 1_000
+  config.checkpoint_every = 1_000
+  config.dataset.image_size = 32
+  config.dataset.split = 'train[:4000]'
+  config.dataset.eval_split = 'train[4000:]'
+  config.model.name = 'stylegan2'
+  config.model.latent_dim = 128
+  config.objective.name = 'stylegan2'
+  config.loss.name = 'non_saturating'
+  default.set_optimizers(config, name='adam', lr=0.0025, b1=0.0, b2=0.99, eps=1e-8)
+  config.ema_decay = 0.999          # On; its value comes from the half-life below.
+  config.ema_half_life_images = 10_000
+  config.ema_rampup = 0.05
+  config.ema_warmup = False
+  config.augment.name = 'ada'
+  config.augment.options = dict(policy='bgc', target=0.6, speed_images=100_000)
+  return default.apply_variant(config, arg)

@@ -235,7 +235,7 @@ ADA_POLICIES: dict[str, tuple[str, ...]] = {
     'c': ('brightness', 'contrast', 'lumaflip', 'hue', 'saturation'),
 }
 _ADA_TRANSFORMS = tuple(name for names in ADA_POLICIES.values() for name in names)
-_ADA_CONTROLLER_OPTIONS = ('target', 'speed_images')
+ADA_CONTROLLER_OPTIONS = ('target', 'speed_images')
 _LUMA_AXIS = (1 / math.sqrt(3),) * 3  # ADA's grey axis in RGB (equal weights, not Rec. 601).
 
 
@@ -349,7 +349,7 @@ def check_ada_options(**options) -> None:
   numpy numbers (fixed when the step is built; only p changes during training), finite and
   >= 0.
   """
-  valid = _ada_option_names() + _ADA_CONTROLLER_OPTIONS
+  valid = _ada_option_names() + ADA_CONTROLLER_OPTIONS
   unknown = sorted(set(options) - set(valid))
   if unknown:
     raise ValueError(f'Unknown ADA option(s) {unknown}; valid options: {list(valid)}.')

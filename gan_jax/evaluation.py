@@ -619,13 +619,13 @@ def discriminator_overfitting(config, networks, state, source, num: int) -> tupl
   of each that D calls real (logit > 0). A D that memorized its training set scores them
   higher than unseen images of the same distribution (gap > 0)."""
   chunk = 200  # Batches of 200 (and a last one of a multiple of 8): D's minibatch groups divide them.
+  apply = jax.jit(lambda v, x, y: networks.discriminator_apply(v, x, y, train=False)[0])
 
   def logits_of(split):
     images, labels = source_arrays(load_split(config, split, source), num)
     keep = len(images) - len(images) % 8
     images, labels = images[:keep], (labels[:keep] if networks.num_classes else None)
     out = []
-    apply = jax.jit(lambda v, x, y: networks.discriminator_apply(v, x, y, train=False)[0])
     for i in range(0, len(images), chunk):
       y = None if labels is None else jnp.asarray(labels[i:i + chunk])
       out.append(np.asarray(apply(state.discriminator_variables(),

@@ -57,10 +57,6 @@ from gan_jax.state import GANState
 TrainStep = Callable[[GANState, dict, jax.Array], tuple[GANState, dict]]
 
 
-# ADA's controller options (augment.options), the rest being ada_augment's keywords.
-ADA_CONTROLLER_OPTIONS = ('target', 'speed_images')
-
-
 def ada_settings(config: ml_collections.ConfigDict) -> Optional[tuple[dict, dict]]:
   """(ada_augment's options, the controller's {target, speed_images}) when
   augment.name='ada', else None."""
@@ -68,7 +64,7 @@ def ada_settings(config: ml_collections.ConfigDict) -> Optional[tuple[dict, dict
     return None
   options = dict(config.augment.options)
   augment.check_ada_options(**options)
-  controller = {k: options.pop(k) for k in ADA_CONTROLLER_OPTIONS if k in options}
+  controller = {k: options.pop(k) for k in augment.ADA_CONTROLLER_OPTIONS if k in options}
   return options, controller
 
 
@@ -164,11 +160,9 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     raise ValueError(f"augment.name='ada' needs an objective that reports E[sign D(real)] "
                      f"(the latent-variable ones); objective.name={objective.name!r} does not. "
                      "Use augment.name='diffaugment' or 'none'.")
-  ada_target = float(ada[1].get('target', 0.6)) if ada else 0.0
-  ada_speed = float(ada[1].get('speed_images', 100_000)) if ada else 1.0
   d_reg_every = int(objective.d_regularizer_interval)
-  lazy_branch = lazy_regularization_branch(config.get('lazy_regularization_branch', 'auto'))
   g_reg_every = int(objective.g_regularizer_interval)
+  lazy_branch = lazy_regularization_branch(config.get('lazy_regularization_branch', 'auto'))
 
   unrolled_steps = int(config.get('unrolled_d_steps', 0))
   if unrolled_steps < 0:
@@ -211,8 +205,8 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     aux['d_grad_norm'] = optax.global_norm(grads)
     if p is not None:
       aux['ada_p'] = p
-      p = augment.ada_adjust(p, ctx.pmean(aux['d_real_sign']), target=ada_target,
-                             batch_images=int(config.batch_size), speed_images=ada_speed)
+      p = augment.ada_adjust(p, ctx.pmean(aux['d_real_sign']),
+                             batch_images=int(config.batch_size), **ada[1])
     return d_params, d_opt_state, coll, aux, cache, extras, p
 
   def unrolled_discriminator(d_params, d_opt_state, d_coll, batch, g_inputs, fake, extras, p,
@@ -232,12 +226,12 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
                                                        g_inputs, fake, key, extras, step)
     return params, cache
 
-  def lazy_update(every, step, regularizer_fn, tx, params, opt_state, extras, *args):
+  def lazy_update(every, step, regularizer_fn, tx, params, opt_state, extras):
     """Lazy regularization: on steps with step % every == 0, one more optimizer update of the
-    player with the gradient of `regularizer_fn(params, *args, extras) -> (loss, extras)`."""
+    player with the gradient of `regularizer_fn(params, extras) -> (loss, extras)`."""
     def run(operands):
       params, opt_state, extras = operands
-      grads, extras = jax.grad(lambda q: regularizer_fn(q, *args, extras), has_aux=True)(params)
+      grads, extras = jax.grad(lambda q: regularizer_fn(q, extras), has_aux=True)(params)
       updates, opt_state = tx.update(ctx.pmean(grads), opt_state, params)
       return optax.apply_updates(params, updates), opt_state, extras
 
@@ -300,9 +294,10 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     if d_reg_every:  # Lazy D regularization (R1): its own update on the scheduled steps.
       d_params, d_opt_state, extras = lazy_update(
           d_reg_every, state.step,
-          lambda q, c, extras: objective.discriminator_regularizer(
-              c, q, d_coll, real, jax.random.fold_in(k_disc, n_critic), extras, state.step),
-          d_tx, d_params, d_opt_state, extras, with_p(ada_p))
+          lambda q, extras: objective.discriminator_regularizer(
+              with_p(ada_p), q, d_coll, real, jax.random.fold_in(k_disc, n_critic), extras,
+              state.step),
+          d_tx, d_params, d_opt_state, extras)
     if fresh_inputs:
       g_inputs = objective.generator_inputs(ctx, jax.random.fold_in(k_inputs, n_critic), real)
       fake, g_vjp, g_coll_new = jax.vjp(

@@ -24,7 +24,8 @@ objective says only:
   `discriminator_regularizer(ctx, d_params, d_coll, batch, key, extras, step)` /
   `generator_regularizer(ctx, g_params, g_coll, batch, key, extras, step)` returning
   `(loss, extras)`: the machinery runs each as its own optimizer update on the steps it is
-  scheduled (step % interval == 0), under `lax.cond` in the one compiled step;
+  scheduled (step % interval == 0), in the one compiled step (`lax.cond`, or a select of an
+  update computed every step: `lazy_regularization_branch`);
   `optimizer_ratios()` scales the players' optimizers for it.
 
 Adding an objective: subclass `Objective` in a file of this package, override what differs,

@@ -146,7 +146,7 @@ class Objective:
   # ---- lazy regularization (StyleGAN2): extra optimizer updates on scheduled steps -------
   # A positive interval k makes the step run the player's regularizer as its own optimizer
   # update after the player's main update at every step with step % k == 0 (inside the one
-  # compiled step, under lax.cond). The regularizers return (loss, new extras).
+  # compiled step: lazy_regularization_branch). The regularizers return (loss, new extras).
   d_regularizer_interval = 0
   g_regularizer_interval = 0
 

@@ -33,6 +33,10 @@ from gan_jax.models import stylegan2 as sg2
 from gan_jax.objectives import base, unconditional
 
 
+# The regularizers' last values, kept in the state and logged every step.
+LOGGED = ('r1', 'pl_penalty', 'pl_length', 'pl_mean')
+
+
 class StyleGAN2(unconditional.Unconditional):
   """z (+ style mixing, noise) -> StyleGAN2 G -> D; lazy R1 and path-length terms."""
 
@@ -73,7 +77,7 @@ class StyleGAN2(unconditional.Unconditional):
   def init_extras(self, networks):
     del networks
     # One array per entry: the step donates the state's buffers (no two leaves may share one).
-    return {k: jnp.zeros((), jnp.float32) for k in ('r1', 'pl_penalty', 'pl_length', 'pl_mean')}
+    return {k: jnp.zeros((), jnp.float32) for k in LOGGED}
 
   # ---- generator inputs ------------------------------------------------------------------
   def _inputs(self, ctx, key, n):
@@ -105,7 +109,7 @@ class StyleGAN2(unconditional.Unconditional):
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step):
     total, (coll, aux, cache, extras) = super().discriminator_loss(
         ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step)
-    aux = dict(aux, **{k: extras[k] for k in ('r1', 'pl_penalty', 'pl_length', 'pl_mean')})
+    aux = dict(aux, **{k: extras[k] for k in LOGGED})
     return total, (coll, aux, cache, extras)
 
   # ---- lazy regularizers -----------------------------------------------------------------

@@ -356,6 +356,55 @@ def get_config() -> ml_collections.ConfigDict:
       # conv_impl): 'auto' ('space_to_depth' on CPU, 'xla' on GPU/TPU) | 'xla' | ...
       conv_impl='auto',
   ))
+  # Token sequences (gan_jax/models/sequence.py; text GANs, data (seq_len,) int32 ids): SeqGAN's
+  # LSTM G (g_width units and embedding) and CNN D over a d_width embedding, filter_sizes with
+  # num_filters x d_width / 64 filters each (d_width 64: the paper's), highway, dropout.
+  c.model.sequence = ml_collections.ConfigDict(dict(
+      vocab_size=5_000,          # Token ids in [0, vocab_size): must equal dataset.text's.
+      temperature=1.0,           # Softmax temperature of sampling (eval mode: samples, metrics).
+      pad_after_eos=False,       # Sentences: every token after the first 0 (<eos>) is 0.
+      filter_sizes=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),  # Sizes > seq_len are dropped.
+      num_filters=(100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
+      d_dropout=0.25,            # Dropout before D's logit (the paper keeps 0.75).
+      # D's convolutions: 'auto' ('matmul' on CPU, 'xla' on GPU/TPU) | 'xla' | 'matmul'.
+      conv_impl='auto',
+  ))
+  # Text (gan_jax/data/text.py; examples' 'image' is int32 token ids (seq_len,), label 0):
+  # 'text_oracle' (SeqGAN's synthetic oracle: sequences sampled from an LSTM with N(0, 1)
+  # parameters; every id a word, no padding), 'pydoc_sentences' (sentences of CPython's
+  # pydoc_data.topics) and 'tfds_text' (a TFDS text dataset prepared under data_dir). Sentence
+  # ids: 0 = <eos> / padding, 1 = <unk>, 2.. = training tokens by frequency. Split 'train' or
+  # 'test' (held out; sentences: disjoint), or a slice ('train[:1000]').
+  c.dataset.text = ml_collections.ConfigDict(dict(
+      seq_len=20,                # Tokens per sequence (SeqGAN: 20); longer sentences dropped.
+      vocab_size=5_000,          # Oracle: its vocabulary; sentences: at most this many ids.
+      oracle_hidden=32,          # Oracle LSTM units (SeqGAN: 32).
+      oracle_emb_dim=32,         # Oracle token embedding width (SeqGAN: 32).
+      oracle_seed=0,             # Oracle parameters and its train / test samples (not config.seed).
+      num_train=10_000,          # Oracle sequences of split 'train' (SeqGAN: 10,000).
+      num_test=10_000,           # Oracle sequences of split 'test' (held-out draws).
+      level='word',              # Sentences: 'word' (words and punctuation) | 'char'.
+      lowercase=True,            # Sentences: lower-case before tokenizing.
+      min_len=3,                 # Sentences: drop those of fewer tokens.
+      truncate=False,            # Sentences: cut those over seq_len instead of dropping them.
+      test_fraction=0.2,         # pydoc_sentences: share of the unique sentences held out.
+      split_seed=0,              # pydoc_sentences: the permutation that picks them.
+      tfds_name='lm1b',          # tfds_text: TFDS name (+ '/config'), prepared in data_dir.
+      tfds_text_key='text',      # tfds_text: the text feature.
+      tfds_max_examples=100_000,  # tfds_text: first N examples of train and test (0 = all).
+  ))
+  # Text metrics (gan_jax/modalities/text.py; eval.num_samples generated sequences). Oracle:
+  # NLL-oracle (nats per token) beside the oracle's own samples and the held-out sequences.
+  # Sentences: Texygen's BLEU-n against every sentence of reference_split and self-BLEU-n,
+  # beside the same numbers for the real sentences of floor_split (disjoint from the
+  # references).
+  c.eval.text = ml_collections.ConfigDict(dict(
+      reference_split='test',    # Held-out sentences: the BLEU references (all of them).
+      floor_split='train',       # Real sentences scored like the generated ones (first N).
+      bleu_orders=(2, 3, 4, 5),  # n of BLEU-n and self-BLEU-n.
+      self_bleu_samples=500,     # Self-BLEU on the first min(this, N, #floor) of each set.
+      num_examples=10,           # Decoded sample sentences kept in the results.
+  ))
 
   # What G is fed, what D sees and the extra loss terms (gan_jax/objectives/). Options of an
   # objective live in its own block, read by that objective only.
@@ -394,6 +443,18 @@ def get_config() -> ml_collections.ConfigDict:
   c.objective.stylegan2 = ml_collections.ConfigDict(dict(
       mixing_prob=0.9, r1_gamma=0.01, r1_interval=16, pl_weight=2.0, pl_interval=4,
       pl_batch_shrink=2, pl_decay=0.01, lazy_correction=True))
+  # Text GANs (gan_jax/objectives/mle.py, seqgan.py, gumbel.py; model.name='sequence').
+  # mle: teacher forcing on the real batch (D is not trained: a zero D loss).
+  # seqgan (Yu et al. 2017): REINFORCE with D's sigmoid(logit) of num_rollouts Monte Carlo
+  # completions of every prefix as Q; baseline 'batch_mean' (Q_t's mean over the rest of the
+  # global batch) | 'none'; pretrain_discriminator holds G fixed and trains D only.
+  c.objective.seqgan = ml_collections.ConfigDict(dict(
+      num_rollouts=16, baseline='batch_mean', pretrain_discriminator=False))
+  # gumbel (Kusner & Hernandez-Lobato 2016): D reads G's Gumbel-softmax relaxed one-hot
+  # vectors; tau = max(tau_min, tau_start * exp(-anneal_rate * n)), n = G's relaxed training
+  # passes so far; straight_through: one-hot forward values, relaxed gradients.
+  c.objective.gumbel = ml_collections.ConfigDict(dict(
+      tau_start=1.0, tau_min=0.1, anneal_rate=1e-3, straight_through=False))
   c.loss = ml_collections.ConfigDict(dict(name='non_saturating', real_label=1.0))
   # `options` are keyword arguments of the chosen function (e.g. penalty.options.target=1.0,
   # augment.options.policy='color,translation'); recipes add the fields they use.
@@ -434,6 +495,27 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.parallel = 'pmap'          # 'pmap' | 'shard_map' | 'none' (single device, plain jit).
   c.resume_allow_changes = False  # Resume even if model/optimizer/data fields changed.
+  # A fresh run starts from the parameters of another run's newest checkpoint (fine-tuning;
+  # SeqGAN's adversarial run from its MLE run): players 'g' (G's params, EMA and collections),
+  # 'd' or 'gd'; optimizer states start fresh. Ignored when the run resumes its own checkpoint.
+  c.init_from = ml_collections.ConfigDict(dict(workdir='', players='gd'))
+  # Populations (gan_jax/population.py, docs/populations.md): size K > 1 trains K members, one
+  # GANState with a leading member axis, by one vmapped step. Member i's seed is seeds[i] ('' =
+  # seed + i); `hparams` lists K values per field, 'FIELD=V1,...,VK FIELD2=...'; `ranges` draws
+  # them log-uniform from the run's seed, 'FIELD=LOW..HIGH ...' (fields: POPULATION_FIELDS).
+  # A member whose update is non-finite is frozen ('freeze') or re-initialized ('reset').
+  # population.csv lists members, hyperparameters and last metrics, sorted by sort_by ('-x':
+  # descending); grid_images: images per member in the population's side-by-side grid.
+  c.population = ml_collections.ConfigDict(dict(
+      size=0, seeds='', hparams='', ranges='', on_nonfinite='freeze', sort_by='',
+      grid_images=8))
+  # Population-based training (Jaderberg et al. 2017), every `interval` steps (0 = off):
+  # members ranked by `metric` ('eval/fid' ascending, '-eval/x' descending: an evaluation
+  # runs at each interval; or a logged training scalar); the bottom `fraction` copy the state
+  # of a random member of the top `fraction` and perturb its hyperparameters by a factor drawn
+  # from `factors`, or with probability `resample_prob` redraw them from population.ranges.
+  c.pbt = ml_collections.ConfigDict(dict(
+      interval=0, metric='eval/fid', fraction=0.25, factors=(0.8, 1.25), resample_prob=0.0))
   return c
 
 

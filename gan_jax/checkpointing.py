@@ -10,6 +10,7 @@ A committed checkpoint can still be damaged afterwards (a truncated or overwritt
 unreadable ones; nothing here deletes a checkpoint.
 """
 
+import dataclasses
 import os
 from typing import Any, Callable, TypeVar
 
@@ -25,7 +26,8 @@ T = TypeVar('T')
 RESUMABLE_CHANGES = ('num_train_steps', 'log_every', 'sample_every', 'checkpoint_every',
                      'keep_checkpoints', 'eval_every', 'num_sample_images', 'parallel',
                      'resume_allow_changes', 'dataset.num_threads', 'dataset.prefetch',
-                     'dataset.data_dir', 'eval')
+                     'dataset.data_dir', 'eval', 'init_from', 'population.sort_by',
+                     'population.grid_images')
 
 # What orbax / tensorstore raise on a damaged file: JSONDecodeError (a ValueError) for the
 # config or the state's _METADATA, ValueError (DATA_LOSS, OUT_OF_RANGE) for array data,
@@ -77,7 +79,62 @@ def restore_state(mngr: ocp.CheckpointManager, target: Any, step: int) -> Any:
   jax.ShapeDtypeStruct); UnreadableCheckpointError if damaged."""
   abstract = jax.tree_util.tree_map(
       lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, 'shape') else x, target)
-  return _read(mngr, step, 'state', ocp.args.StandardRestore(abstract))
+  try:
+    return _read(mngr, step, 'state', ocp.args.StandardRestore(abstract))
+  except UnreadableCheckpointError as e:
+    # A checkpoint written before a state field was added (GANState.member): fields whose
+    # value here is empty are restored as that empty value.
+    names = [f.name for f in dataclasses.fields(abstract)] if dataclasses.is_dataclass(
+        abstract) else []
+    if not any(getattr(abstract, n) == {} for n in names) or 'MISSING' not in str(e.__cause__):
+      raise
+    on_disk = _read(mngr, step, 'state', ocp.args.StandardRestore())
+    missing = [n for n in names if n not in on_disk and getattr(abstract, n) == {}]
+    if not missing:
+      raise
+    item = {n: getattr(abstract, n) for n in names if n not in missing}
+    restored = _read(mngr, step, 'state', ocp.args.StandardRestore(item))
+    return type(abstract)(**dict(restored), **{n: {} for n in missing})
+
+
+# GANState fields each player owns, copied by `init_from`.
+PLAYER_FIELDS = {'g': ('g_params', 'g_collections', 'ema_g_params'),
+                 'd': ('d_params', 'd_collections')}
+
+
+def init_from(state: Any, workdir: str, players: str, log: Callable[[str], None]) -> Any:
+  """`state` with the fields of `players` ('g', 'd' or 'gd': PLAYER_FIELDS) taken from the
+  newest loadable checkpoint of the run in `workdir`; everything else (optimizer states,
+  step, extras) as in `state`. The networks must match: a different layout is an error
+  naming the first mismatching variable."""
+  if not players or set(players) - set(PLAYER_FIELDS):
+    raise ValueError(f"init_from.players={players!r}: use 'g', 'd' or 'gd'.")
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f'init_from.workdir={workdir!r} has no checkpoints/ directory; '
+                            'point it at the workdir of a run that saved a checkpoint.')
+  fields = [f for p in players for f in PLAYER_FIELDS[p]]
+  mngr = manager(directory)
+  try:
+    saved, step, _ = restore_newest(
+        mngr, lambda s: _read(mngr, s, 'state', ocp.args.StandardRestore()), log)
+  finally:
+    mngr.close()
+  replaced = {}
+  for name in fields:
+    have = {jax.tree_util.keystr(p): v
+            for p, v in jax.tree_util.tree_flatten_with_path(saved.get(name, {}))[0]}
+
+    def take(path, leaf, name=name, have=have):
+      key = jax.tree_util.keystr(path)
+      if key not in have or np.shape(have[key]) != np.shape(leaf):
+        got = np.shape(have[key]) if key in have else 'missing'
+        raise ValueError(f'init_from: {name}{key} of {workdir} is {got}, this run needs '
+                         f'{np.shape(leaf)}; both runs must build the same networks.')
+      return np.asarray(have[key], np.asarray(leaf).dtype)
+    replaced[name] = jax.tree_util.tree_map_with_path(take, getattr(state, name))
+  log(f'Initialized {", ".join(fields)} from {workdir} (step {step}).')
+  return state.replace(**replaced)
 
 
 def restore_newest(mngr: ocp.CheckpointManager, load: Callable[[int], T],

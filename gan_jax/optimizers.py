@@ -12,6 +12,7 @@ configs/default.py holds every default and says which schedule reads which field
 
 from typing import Callable
 
+import jax
 import ml_collections
 import optax
 
@@ -29,6 +30,12 @@ OPTIMIZERS = tuple(RULES)
 SCHEDULES = ('constant', 'cosine', 'step', 'linear')
 
 
+def hyperparameter(value):
+  """A config number as the step uses it: a float, or the traced array that a population
+  member's config holds in its place (gan_jax.population.member_config)."""
+  return value if isinstance(value, jax.Array) else float(value)
+
+
 def build_schedule(cfg: ml_collections.ConfigDict, total_updates: int) -> optax.Schedule:
   """Learning-rate schedule of one player's block for `total_updates` optimizer updates.
 
@@ -37,7 +44,7 @@ def build_schedule(cfg: ml_collections.ConfigDict, total_updates: int) -> optax.
   step: lr * decay_rate ** floor(t / decay_every); with f = end_lr_fraction and
   T = decay_steps (0: total_updates - warmup_steps), after a linear warmup from 0.
   """
-  lr = float(cfg.lr)
+  lr = hyperparameter(cfg.lr)
   warmup = int(cfg.warmup_steps)
   horizon = int(cfg.decay_steps) or max(total_updates - warmup, 1)
   floor = float(cfg.end_lr_fraction)
@@ -75,10 +82,11 @@ def lazy_corrected(cfg: ml_collections.ConfigDict, ratio: float) -> ml_collectio
   if ratio == 1.0:
     return cfg
   cfg = ml_collections.ConfigDict(cfg.to_dict())
-  cfg.lr = float(cfg.lr) * ratio
-  if cfg.name in ('adam', 'adamw'):
-    cfg[cfg.name].b1 = float(cfg[cfg.name].b1) ** ratio
-    cfg[cfg.name].b2 = float(cfg[cfg.name].b2) ** ratio
+  with cfg.ignore_type():  # A population member's values are traced arrays.
+    cfg.lr = hyperparameter(cfg.lr) * ratio
+    if cfg.name in ('adam', 'adamw'):
+      cfg[cfg.name].b1 = hyperparameter(cfg[cfg.name].b1) ** ratio
+      cfg[cfg.name].b2 = hyperparameter(cfg[cfg.name].b2) ** ratio
   return cfg
 
 

@@ -13,6 +13,10 @@ same numbers as the single-device step on the same global batch.
   sum them and the step's pmean would see a sum).
 - 'none': plain `jax.jit` on one device.
 The train state is donated to the step, so its buffers are reused in place.
+
+A population (gan_jax.population) runs the vmapped member step in place of `train_step`: the
+member axis is inside the device axis (state (devices, K, ...) under pmap), the batch is
+(K, [n_critic,] B, ...) and the step's key is the members' keys (K,).
 """
 
 import dataclasses
@@ -43,13 +47,13 @@ class ParallelTrainer:
   host_metrics: Callable[[dict], dict]
 
 
-def _split_local(batch: dict, num_local: int, n_critic: int) -> dict:
-  """(B, ...) -> (devices, B/devices, ...); (n_critic, B, ...) -> (devices, n_critic, ...)."""
+def _split_local(batch: dict, num_local: int, batch_axis: int) -> dict:
+  """(B, ...) -> (devices, B/devices, ...); with leading axes before the batch axis (the
+  members, n_critic), (..., B, ...) -> (devices, ..., B/devices, ...)."""
   def split(x):
-    if n_critic > 1:
-      x = x.reshape(n_critic, num_local, x.shape[1] // num_local, *x.shape[2:])
-      return np.swapaxes(x, 0, 1)
-    return x.reshape(num_local, x.shape[0] // num_local, *x.shape[1:])
+    b = x.shape[batch_axis]
+    x = x.reshape(*x.shape[:batch_axis], num_local, b // num_local, *x.shape[batch_axis + 1:])
+    return np.moveaxis(x, batch_axis, 0)
   return {k: split(v) for k, v in batch.items()}
 
 
@@ -76,13 +80,17 @@ def _first_local_replica(x: jax.Array) -> jax.Array:
 
 
 def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) -> ParallelTrainer:
+  from gan_jax import population  # pylint: disable=g-import-not-at-top (population -> train_step)
   mode = config.parallel
   n_critic = int(config.d_steps_per_g_step)
+  members = population.enabled(config)
+  make_step = population.make_population_step if members else train_step_lib.make_train_step
+  batch_axis = int(members) + int(n_critic > 1)  # Axes before the batch axis.
   if mode not in MODES:
     raise ValueError(f'Unknown parallel mode {mode!r}; choose one of {MODES}.')
   if mode == 'none':
     data.check_batch_size(config.batch_size, 1, jax.process_count())
-    step = jax.jit(train_step_lib.make_train_step(config, networks), donate_argnums=0)
+    step = jax.jit(make_step(config, networks), donate_argnums=0)
     return ParallelTrainer(mode, 1, step, jax.device_put, jax.device_put, lambda s: s,
                            lambda m: m)
   if mode == 'pmap':
@@ -91,7 +99,7 @@ def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) 
                           jax.process_count())
     # No `devices=`: pmap then maps over this host's devices while its collectives span the
     # devices of all hosts (with `devices=jax.local_devices()` they would stay on one host).
-    step = jax.pmap(train_step_lib.make_train_step(config, networks, axis_name=AXIS),
+    step = jax.pmap(make_step(config, networks, axis_name=AXIS),
                     axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
     first = lambda tree: jax.tree_util.tree_map(_first_local_replica, tree)
     stacked = NamedSharding(Mesh(np.asarray(devices), (AXIS,)), P(AXIS))
@@ -99,15 +107,16 @@ def build_trainer(config: ml_collections.ConfigDict, networks: models.Networks) 
     return ParallelTrainer(
         mode, n * jax.process_count(), step,
         put_state=lambda s: _stacked(jax.device_get(s), stacked, n, broadcast=True),
-        put_batch=lambda b: _stacked(_split_local(b, n, n_critic), stacked, n, broadcast=False),
+        put_batch=lambda b: _stacked(_split_local(b, n, batch_axis), stacked, n,
+                                     broadcast=False),
         host_state=first, host_metrics=first)
   # shard_map over a global mesh.
   devices = jax.devices()
   data.check_batch_size(config.batch_size, len(devices), jax.process_count())
   mesh = Mesh(np.asarray(devices), (AXIS,))
-  batch_spec = P(None, AXIS) if n_critic > 1 else P(AXIS)
+  batch_spec = P(*([None] * batch_axis), AXIS)
   sharded = jax.shard_map(
-      train_step_lib.make_train_step(config, networks, axis_name=AXIS), mesh=mesh,
+      make_step(config, networks, axis_name=AXIS), mesh=mesh,
       in_specs=(P(), batch_spec, P()), out_specs=(P(), P()), check_vma=False)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, batch_spec)

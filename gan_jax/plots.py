@@ -10,6 +10,7 @@ import math
 import os
 from typing import Mapping, Optional, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -108,3 +109,56 @@ def plot_runs(runs: Mapping[str, str], out_png: str,
   fig.tight_layout()
   _save(fig, out_png)
   return out_png
+
+
+def scatter_panels(real, fakes: Sequence, path: str, titles: Sequence[str]) -> str:
+  """One panel per generated point set (a population's members) over the same real points."""
+  real = np.asarray(real)
+  cols = min(4, len(fakes))
+  rows = math.ceil(len(fakes) / cols)
+  fig = Figure(figsize=(3 * cols, 3 * rows))
+  for i, (fake, title) in enumerate(zip(fakes, titles)):
+    fake = np.asarray(fake)
+    ax = fig.add_subplot(rows, cols, i + 1)
+    ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.3, c='tab:blue')
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.5, c='tab:orange')
+    ax.set_aspect('equal', adjustable='datalim')
+    ax.set_title(title, fontsize='small')
+    ax.set_xticks([])
+    ax.set_yticks([])
+  fig.tight_layout()
+  _save(fig, path)
+  return path
+
+
+def plot_lineage(rows: Sequence[dict], path: str) -> str:
+  """PBT lineage (rows of lineage.jsonl: step, member, parent, hparams; every member at
+  every round): one panel per hyperparameter (log scale), each member's value over steps. A
+  member that copied another at a round jumps there from its parent's previous value (dashed),
+  so the lines show descent."""
+  fields = sorted({f for r in rows for f in r['hparams']})
+  members = sorted({r['member'] for r in rows})
+  value_at = {(r['step'], r['member']): r['hparams'] for r in rows}
+  cmap = matplotlib.colormaps['tab10']
+  fig = Figure(figsize=(6, 2.6 * max(len(fields), 1)))
+  for j, field in enumerate(fields):
+    ax = fig.add_subplot(len(fields), 1, j + 1)
+    for m in members:
+      points = sorted((r['step'], r['hparams'][field], r['parent']) for r in rows
+                      if r['member'] == m)
+      color = cmap(m % 10)
+      for (s0, v0, _), (s1, v1, parent) in zip(points, points[1:]):
+        ax.plot([s0, s1], [v0, v0], color=color, lw=1.2)
+        source = value_at.get((s0, parent), {}).get(field, v0)
+        ax.plot([s1, s1], [source, v1], color=color, lw=0.8 if parent != m else 1.2,
+                ls='--' if parent != m else '-')
+      ax.plot([points[-1][0]], [points[-1][1]], 'o', color=color, ms=3, label=f'member {m}')
+    ax.set_yscale('log')
+    ax.set_title(field, fontsize='small')
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+    if j == 0:
+      ax.legend(fontsize='xx-small', ncol=4)
+  fig.tight_layout()
+  _save(fig, path)
+  return path

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpointing, data, metric_logging, models
+from gan_jax import checkpointing, data, metric_logging, models, population
 from gan_jax import state as state_lib
 from gan_jax.data import paired, unpaired
 
@@ -68,7 +68,8 @@ def make_sampler(networks: models.Networks) -> Callable:
 def generate(networks: models.Networks, state: state_lib.GANState, num: int, key: jax.Array,
              *, ema: bool = True, labels=None, latents=None,
              batch_size: int = 500) -> np.ndarray:
-  """`num` samples from the generator (EMA weights if `ema`), in the data's own range.
+  """`num` samples from the generator (EMA weights if `ema`), in the data's own range
+  (float32; int32 token ids (num, seq_len) for sequence generators).
 
   Batch i draws its latents (and labels, for a conditional model without `labels`) from
   fold_in(key, i), so the samples depend on `batch_size`. `latents` (num, latent_dim), e.g.
@@ -85,7 +86,10 @@ def generate(networks: models.Networks, state: state_lib.GANState, num: int, key
     y = None
     if networks.num_classes:
       y = labels[start:start + n] if labels is not None else networks.sample_labels(k_y, n)
-    out.append(np.asarray(sampler(variables, z, y), np.float32))
+    samples = np.asarray(sampler(variables, z, y))
+    # Integer outputs (token ids of sequence generators) keep their dtype.
+    out.append(samples if np.issubdtype(samples.dtype, np.integer) else
+               samples.astype(np.float32))
   return np.concatenate(out)
 
 
@@ -202,13 +206,14 @@ def truncation_sweep(networks: models.Networks, variables, key: jax.Array, *, ro
 
 def load_run(workdir: str, step: Optional[int] = None, *,
              defaults: Optional[ml_collections.ConfigDict] = None,
-             log: Callable[[str], None] = metric_logging.log):
+             log: Callable[[str], None] = metric_logging.log, member: Optional[int] = None):
   """Loads a finished or running run: (config, source, networks, host GANState, step).
 
   The config comes from the checkpoint itself, so the networks match the saved weights.
   Without `step`, the newest checkpoint that loads: a damaged one is skipped with a warning
   (and left in place). `defaults` (e.g. configs/default.py's get_config()) fills the fields
-  an older run's saved config lacks.
+  an older run's saved config lacks. A population's run (gan_jax.population) needs `member`:
+  member i's config (its seed and current hyperparameters) and state are returned.
   """
   ckpt_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
   if not os.path.isdir(ckpt_dir):
@@ -229,11 +234,18 @@ def load_run(workdir: str, step: Optional[int] = None, *,
           log(f'The config saved at step {s} lacks {", ".join(filled)} (older code): using '
               'the defaults.')
       source, networks = build(config)
-      shapes = jax.eval_shape(lambda: state_lib.create_state(config, networks,
-                                                             jax.random.key(0)))
+      if population.enabled(config):
+        shapes = jax.eval_shape(lambda: population.create_population(
+            config, networks, population.member_keys(config)[0]))
+      else:
+        shapes = jax.eval_shape(lambda: state_lib.create_state(config, networks,
+                                                               jax.random.key(0)))
       built[key] = (config, source, networks, shapes)
     config, source, networks, shapes = built[key]
-    return config, source, networks, checkpointing.restore_state(mngr, shapes, s)
+    state = checkpointing.restore_state(mngr, shapes, s)
+    if population.enabled(config) or member is not None:
+      config, state = population.member_of_run(config, state, member)
+    return config, source, networks, state
 
   try:
     if step is None:

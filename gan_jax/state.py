@@ -27,6 +27,9 @@ class GANState:
       ema_decay is 0); used for sampling and evaluation.
     extras: the objective's own state (gan_jax.objectives), e.g. CycleGAN's image pool;
       {} for objectives that keep none. With ADA on: {'objective': that, 'ada_p': p}.
+    member: {} for a single run; in a population (gan_jax.population, every leaf with a
+      leading member axis) the member's {'hparams': nested dict of its hyperparameters,
+      'active': False once frozen after a non-finite update}.
   """
 
   step: jax.Array
@@ -38,6 +41,7 @@ class GANState:
   d_collections: PyTree
   ema_g_params: PyTree
   extras: PyTree = flax.struct.field(default_factory=dict)
+  member: PyTree = flax.struct.field(default_factory=dict)
 
   def generator_variables(self, ema: bool = True) -> dict:
     """Variables for `Networks.generator_apply`: EMA weights when `ema`."""

@@ -84,6 +84,38 @@ def expand(axes: Sequence[tuple[str, Sequence[str]]],
   return trials
 
 
+def as_population(axes: Sequence[tuple[str, Sequence[str]]], seeds: Sequence[int] = (),
+                  population_fields: Sequence[str] = ()) -> tuple[list, tuple]:
+  """Moves the sweep's numerical axes (`population_fields`: gan_jax.population's
+  POPULATION_FIELDS) and seeds into one population per point of the other axes.
+
+  Returns (the other axes, the population's overrides: size, hparams listing every
+  combination of the moved axes' values, one member per combination and seed, and seeds).
+  """
+  inside = [(f, v) for f, v in axes if f in population_fields]
+  outside = [(f, v) for f, v in axes if f not in population_fields]
+  if not inside and not seeds:
+    raise ValueError('--population moves the numerical axes ('
+                     + ', '.join(sorted(population_fields)) + ') and --seeds into one run; '
+                     'this sweep has none of them.')
+  combos = list(itertools.product(*[v for _, v in inside])) or [()]
+  seeds = list(seeds) or [None]
+  members = [(c, s) for c in combos for s in seeds]
+  spec = ' '.join(f'{f}=' + ','.join(c[j] for c, _ in members) for j, (f, _) in
+                  enumerate(inside))
+  pairs = [('population.size', str(len(members))), ('population.hparams', spec)]
+  if seeds != [None]:
+    pairs.append(('population.seeds', ','.join(str(s) for _, s in members)))
+  return outside, tuple(pairs)
+
+
+def with_overrides(trials: Sequence[Trial], pairs: tuple) -> list[Trial]:
+  """The trials with `pairs` appended to their overrides (names unchanged; 'base' becomes
+  'population')."""
+  return [Trial('population' if t.name == 'base' else t.name, t.overrides + pairs)
+          for t in trials]
+
+
 def trial_config(base: ml_collections.ConfigDict, trial: Trial) -> ml_collections.ConfigDict:
   """A copy of `base` with the trial's overrides applied (types as on the command line)."""
   config = base.copy_and_resolve_references()
@@ -170,7 +202,7 @@ def _last_values(metrics_path: str) -> dict:
   return out
 
 
-def _sort_key(spec: str):
+def sort_key(spec: str):
   """'eval/fid' sorts ascending, '-eval/is_mean' descending; missing or NaN values last."""
   key, sign = (spec[1:], -1.0) if spec.startswith('-') else (spec, 1.0)
 
@@ -181,23 +213,51 @@ def _sort_key(spec: str):
   return key, order
 
 
+def _member_rows(trial_dir: str, table: str, row: dict, saved: Optional[int],
+                 fields: list) -> list[dict]:
+  """A population trial's members as sweep rows (their hyperparameters as axis values)."""
+  out = []
+  with open(table) as f:
+    for member in csv.DictReader(f):
+      m = int(member['member'])
+      values = {'member': m, 'seed': member.get('seed', '')}
+      for k, v in member.items():
+        if k.count('.') >= 1 and not k.startswith('eval/'):
+          values[k] = v
+          if k not in fields:
+            fields.append(k)
+      r = dict(row, trial=f'{row["trial"]}/member_{m}', **values)
+      r.update(_last_values(os.path.join(trial_dir, 'members', f'member_{m}', 'metrics.jsonl')))
+      r['step'] = max(r.get('step', -1), saved if saved is not None else -1)
+      out.append(r)
+  if 'seed' not in fields:
+    fields.append('seed')
+  return out
+
+
 def summarize(trials: Sequence[Trial], outcomes: dict[str, dict], sweep_dir: str,
               sort_by: str = '', curve_keys: Sequence[str] = ('d_loss', 'g_loss')) -> str:
   """Writes sweep.csv (one row per trial: overrides, status, the last value of every
   logged scalar) and sweep_curves.png; returns the table as text for the console."""
   from gan_jax import plots  # pylint: disable=g-import-not-at-top
   rows = []
+  fields = [f for f, _ in trials[0].overrides if not f.startswith('population.')] \
+      if trials else []
   for trial in trials:
     trial_dir = os.path.join(sweep_dir, trial.name)
-    row = {'trial': trial.name, **dict(trial.overrides), **outcomes[trial.name]}
-    row.update(_last_values(os.path.join(trial_dir, 'metrics.jsonl')))
+    overrides_ = {f: v for f, v in trial.overrides if not f.startswith('population.')}
+    row = {'trial': trial.name, **overrides_, **outcomes[trial.name]}
     saved = saved_step(trial_dir)  # An interrupted trial may have saved after its last log.
+    table = os.path.join(trial_dir, 'population.csv')
+    if os.path.exists(table):  # A population: one row per member, as separate trials.
+      rows.extend(_member_rows(trial_dir, table, row, saved, fields))
+      continue
+    row.update(_last_values(os.path.join(trial_dir, 'metrics.jsonl')))
     if saved is not None and saved > row.get('step', -1):
       row['step'] = saved
     rows.append(row)
-  fields = [f for f, _ in trials[0].overrides] if trials else []
   if sort_by:
-    key, order = _sort_key(sort_by)
+    key, order = sort_key(sort_by)
     if not any(isinstance(r.get(key), (int, float)) for r in rows):
       raise ValueError(f'No trial logged {key!r}; choose a logged metric (e.g. d_loss, or '
                        'eval/fid with --config.eval_every set).')
@@ -219,7 +279,8 @@ def summarize(trials: Sequence[Trial], outcomes: dict[str, dict], sweep_dir: str
   text = '\n'.join('  '.join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                    for line in table)
 
-  runs = {r['trial']: os.path.join(sweep_dir, r['trial'], 'metrics.jsonl') for r in rows}
+  runs = {r['trial']: os.path.join(sweep_dir, r['trial'].replace('/member_', '/members/member_'),
+                                   'metrics.jsonl') for r in rows}
   runs = {name: path for name, path in runs.items() if os.path.exists(path)}
   if runs and shown:
     plots.plot_runs(runs, os.path.join(sweep_dir, 'sweep_curves.png'), shown)

@@ -8,23 +8,32 @@ again on the same workdir resumes from the newest checkpoint that loads.
 The loop runs the compiled step and, at the steps where something is due, the actions
 below (`log_metrics`, `write_samples`, `run_evaluation`, `save_checkpoint`), which share
 one `Run`.
+
+A population (config.population.size = K > 1, gan_jax.population) runs through the same loop:
+the state has a leading member axis, each member draws its own batches, and the actions write
+per member under members/member_i/ (metrics.jsonl, tensorboard/, samples/, eval/) besides the
+population's own files: metrics.jsonl (means over the active members), samples/step_N.png
+(every member's images side by side, one row each), population.csv (members, hyperparameters,
+last metrics), and with PBT (config.pbt) lineage.jsonl and lineage.png.
 """
 
 import contextlib
+import csv
 import dataclasses
 import json
 import os
 import signal
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from gan_jax import checkpointing, data, evaluation, metric_logging, modalities, models, parallel
-from gan_jax import plots
-from gan_jax import sampling, visualize
+from gan_jax import plots, population
+from gan_jax import sampling, sweep, visualize
 from gan_jax import state as state_lib
 
 # hook(step, host_state, networks), run by process 0 at every log step. The state's buffers
@@ -86,6 +95,21 @@ class Run:
   sampler: Callable        # (variables, *grid_inputs) -> (images, images per row or None).
   grid_inputs: tuple       # The sample grids' fixed inputs (sampling.fixed_grid_inputs).
   is_main: bool            # Process 0: the one that writes.
+  members: Optional['Members'] = None  # A population's per-member bookkeeping.
+
+
+@dataclasses.dataclass
+class Members:
+  """What a population run keeps per member (gan_jax.population)."""
+
+  configs: list            # Each member's single-run config (seed, initial hyperparameters).
+  writers: list            # metric_logging.MetricWriter of members/member_i.
+  active: np.ndarray       # (K,) bool, as in the state; False once frozen.
+  last: list = dataclasses.field(default_factory=list)  # Each member's last logged values.
+  exploit: Optional[Callable] = None  # The jitted PBT round, compiled at the first one.
+
+  def directory(self, workdir: str, i: int) -> str:
+    return os.path.join(workdir, 'members', f'member_{i}')
 
 
 @dataclasses.dataclass
@@ -118,8 +142,15 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   source, networks = sampling.build(config)
+  members = None
+  if population.enabled(config):
+    configs = population.member_configs(config)
+    writers = [metric_logging.MetricWriter(os.path.join(workdir, 'members', f'member_{i}'),
+                                           enabled=is_main) for i in range(len(configs))]
+    members = Members(configs=configs, writers=writers, active=np.ones(len(configs), bool),
+                      last=[{} for _ in configs])
   return Run(
-      config=config, workdir=workdir, source=source, networks=networks,
+      members=members, config=config, workdir=workdir, source=source, networks=networks,
       trainer=parallel.build_trainer(config, networks),
       mngr=checkpointing.manager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
                                  config.keep_checkpoints),
@@ -143,13 +174,20 @@ def check_resumable(saved: dict, config: ml_collections.ConfigDict, workdir: str
 
 
 def restore_or_init(run: Run, init_key: jax.Array) -> state_lib.GANState:
-  """The newest checkpoint that loads (its config checked first), or a fresh state.
+  """The newest checkpoint that loads (its config checked first), or a fresh state (a
+  population's: `init_key` holds the members' keys).
 
   Damaged checkpoints newer than the one restored are moved to checkpoints_unreadable/, so
   the run can write those steps again.
   """
-  state = state_lib.create_state(run.config, run.networks, init_key)
+  if run.members is not None:
+    state = population.create_population(run.config, run.networks, init_key)
+  else:
+    state = state_lib.create_state(run.config, run.networks, init_key)
   if not run.mngr.all_steps():
+    source = run.config.init_from
+    if source.workdir:
+      state = checkpointing.init_from(state, source.workdir, source.players, metric_logging.log)
     return state
 
   def load(step):
@@ -170,10 +208,17 @@ def write_run_files(run: Run) -> None:
     json.dump(run.config.to_dict(), f, indent=2, sort_keys=True)
   with open(os.path.join(run.workdir, 'dataset.json'), 'w') as f:
     json.dump(data.describe(run.source), f, indent=2)
+  for i, member_config in enumerate(run.members.configs if run.members else ()):
+    os.makedirs(run.members.directory(run.workdir, i), exist_ok=True)
+    with open(os.path.join(run.members.directory(run.workdir, i), 'config.json'), 'w') as f:
+      json.dump(member_config.to_dict(), f, indent=2, sort_keys=True)
 
 
 def fetch_metrics(run: Run, step: int, device_metrics: dict) -> dict:
-  """The step's metrics as host floats; a non-finite step is an error unless skipped."""
+  """The step's metrics as host floats (a population's: (K,) arrays); a non-finite step is
+  an error unless skipped (a population member's freezes that member)."""
+  if run.members is not None:
+    return fetch_member_metrics(run, step, device_metrics)
   host = {k: float(v) for k, v in
           jax.device_get(run.trainer.host_metrics(device_metrics)).items()}
   if host['finite'] == 0 and not run.config.skip_nonfinite_updates:
@@ -188,14 +233,57 @@ def fetch_metrics(run: Run, step: int, device_metrics: dict) -> dict:
   return host
 
 
+def fetch_member_metrics(run: Run, step: int, device_metrics: dict) -> dict:
+  """A population step's metrics, (K,) float arrays; members that became inactive are
+  reported (frozen, or re-initialized by the loop with on_nonfinite='reset'); an error when
+  none is left."""
+  host = {k: np.asarray(v, np.float64) for k, v in
+          jax.device_get(run.trainer.host_metrics(device_metrics)).items()}
+  members = run.members
+  for i in np.flatnonzero(members.active & (host['active'] == 0)):
+    bad = ', '.join(f'{k}={v[i]:.4g}' for k, v in host.items() if not np.isfinite(v[i]))
+    what = ('is re-initialized' if run.config.population.on_nonfinite == 'reset' else
+            'is frozen at its last finite state; the others go on')
+    metric_logging.log(f'Member {i}: non-finite loss or gradient at step {step} ({bad}): it '
+                       f'{what}.')
+  members.active = members.active & (host['active'] > 0)
+  if not members.active.any() and run.config.population.on_nonfinite == 'freeze':
+    raise NonFiniteLossError(f'Every member of the population has a non-finite loss or '
+                             f'gradient (the last at step {step}). Lower the learning rates or '
+                             'add a penalty.')
+  return host
+
+
 def log_metrics(run: Run, step: int, window: Window) -> dict:
-  """Writes the window's means and steps/s (metrics.jsonl, TensorBoard, console)."""
+  """Writes the window's means and steps/s (metrics.jsonl, TensorBoard, console); for a
+  population, each active member's to members/member_i and their mean to the run's."""
   steps_per_sec = (step - window.first_step) / max(time.time() - window.start_time, 1e-9)
+  if run.members is not None:
+    return log_member_metrics(run, step, window, steps_per_sec)
   means = {k: float(np.mean([r[k] for r in window.rows])) for k in window.rows[0]
            if k != 'finite'}
   row = run.writer.write(step, dict(means, steps_per_sec=steps_per_sec))
   metric_logging.log(metric_logging.progress_line(step, run.config.num_train_steps,
                                                   steps_per_sec, means))
+  return row
+
+
+def log_member_metrics(run: Run, step: int, window: Window, steps_per_sec: float) -> dict:
+  members = run.members
+  means = {k: np.mean([r[k] for r in window.rows], axis=0) for k in window.rows[0]
+           if k not in ('finite', 'active')}
+  members.last = [{k: float(v[i]) for k, v in means.items()} for i in range(len(members.active))]
+  for i in np.flatnonzero(members.active):
+    members.writers[i].write(step, dict(members.last[i], member=i,
+                                        steps_per_sec=steps_per_sec))
+  alive = members.active
+  summary = {k: float(np.mean(v[alive])) if alive.any() else float('nan')
+             for k, v in means.items()}
+  row = run.writer.write(step, dict(summary, steps_per_sec=steps_per_sec,
+                                    active_members=float(alive.sum())))
+  metric_logging.log(metric_logging.progress_line(step, run.config.num_train_steps,
+                                                  steps_per_sec, summary)
+                     + f' (mean of {int(alive.sum())}/{len(alive)} active members)')
   return row
 
 
@@ -213,42 +301,160 @@ def write_training_curves(workdir: str, metrics_path: str) -> None:
 def write_samples(run: Run, host_state: state_lib.GANState, step: int) -> None:
   """samples/step_N.png (and latest.png) at the fixed grid inputs (latents; or for
   image-to-image runs, rows input | output | target of held-out examples, see
-  sampling.translation_grid); training_curves.png."""
+  sampling.translation_grid); training_curves.png. A population writes these per member
+  and samples/step_N.png with every member's first population.grid_images side by side."""
   if not run.is_main:
     return
+  if run.members is None:
+    write_samples_to(run, run.workdir, host_state, step)
+    write_training_curves(run.workdir, run.writer.path)
+    return
+  per_member = []
+  for i, writer in enumerate(run.members.writers):
+    directory = run.members.directory(run.workdir, i)
+    per_member.append(write_samples_to(run, directory, population.take(host_state, i), step))
+    write_training_curves(directory, writer.path)
+  write_training_curves(run.workdir, run.writer.path)
+  n = int(run.config.population.grid_images)
+  path = os.path.join(run.workdir, 'samples', f'step_{step:07d}.png')
+  if modalities.for_config(run.config) is not None:
+    return  # Clips, voxels, audio: per member only.
+  if len(run.networks.data_shape) == 3:
+    visualize.save_image_grid(np.concatenate([s[:n] for s in per_member]), path, ncols=n,
+                              upscale=2 if run.networks.data_shape[0] <= 32 else 1)
+  else:
+    real = np.stack([run.source[i]['image'] for i in range(min(len(run.source), 2000))])
+    plots.scatter_panels(real, per_member, path, [
+        f'member {i}' + ('' if run.members.active[i] else ' (frozen)')
+        for i in range(len(per_member))])
+
+
+def write_samples_to(run: Run, workdir: str, host_state: state_lib.GANState,
+                     step: int) -> np.ndarray:
+  """One run's (or member's) sample files under `workdir`; returns the samples."""
   samples, per_row = run.sampler(
       host_state.generator_variables(ema=run.config.ema_decay > 0), *run.grid_inputs)
-  path = os.path.join(run.workdir, 'samples', f'step_{step:07d}.png')
+  path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
   data_shape = run.networks.data_shape
   modality = modalities.for_config(run.config)
   if modality is not None:  # Clips (GIFs), voxel grids (renderings), audio (WAVs).
     modality.write_samples(run.config, np.asarray(samples),
-                           os.path.join(run.workdir, 'samples'), step)
+                           os.path.join(workdir, 'samples'), step)
   elif len(data_shape) == 3:
     visualize.save_image_grid(samples, path, ncols=per_row,
                               upscale=2 if data_shape[0] <= 32 else 1)
-    latest = os.path.join(run.workdir, 'samples', 'latest.png')
+    latest = os.path.join(workdir, 'samples', 'latest.png')
     if os.path.lexists(latest):
       os.remove(latest)
     os.symlink(os.path.basename(path), latest)
   else:
     real = np.stack([run.source[i]['image'] for i in range(min(len(run.source), len(samples)))])
     plots.scatter_real_vs_fake(real, samples, path, title=f'step {step}')
-  write_training_curves(run.workdir, run.writer.path)
+  return np.asarray(samples)
 
 
 def run_evaluation(run: Run, host_state: state_lib.GANState, step: int) -> float:
-  """Evaluates (process 0): eval/... scalars and eval/step_N.json. Returns its seconds."""
+  """Evaluates (process 0): eval/... scalars and eval/step_N.json (a population: each
+  member's, under members/member_i). Returns its seconds."""
   if not run.is_main:
     return 0.0
   start = time.time()
-  results = evaluation.evaluate(run.config, run.networks, host_state, run.source, step=step)
-  evaluation.write_results(results, os.path.join(run.workdir, 'eval', f'step_{step}.json'))
-  scalars = evaluation.scalars(results)
-  run.writer.write(step, {f'eval/{k}': v for k, v in scalars.items()})
-  metric_logging.log(f'eval at step {step} ({time.time() - start:.1f}s): '
-                     + ' '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
+  if run.members is None:
+    evaluate_to(run, run.config, run.workdir, run.writer, host_state, step, '')
+    return time.time() - start
+  for i, (config, writer) in enumerate(zip(run.members.configs, run.members.writers)):
+    scalars = evaluate_to(run, config, run.members.directory(run.workdir, i), writer,
+                          population.take(host_state, i), step, f'member {i} ')
+    run.members.last[i].update({f'eval/{k}': v for k, v in scalars.items()})
   return time.time() - start
+
+
+def evaluate_to(run: Run, config: ml_collections.ConfigDict, workdir: str, writer,
+                host_state: state_lib.GANState, step: int, who: str) -> dict:
+  start = time.time()
+  results = evaluation.evaluate(config, run.networks, host_state, run.source, step=step)
+  evaluation.write_results(results, os.path.join(workdir, 'eval', f'step_{step}.json'))
+  scalars = evaluation.scalars(results)
+  writer.write(step, {f'eval/{k}': v for k, v in scalars.items()})
+  metric_logging.log(f'{who}eval at step {step} ({time.time() - start:.1f}s): '
+                     + ' '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
+  return scalars
+
+
+def write_population_table(run: Run, host_state: state_lib.GANState, step: int) -> None:
+  """population.csv: per member its seed, state, current hyperparameters and last logged
+  values, sorted by population.sort_by (or pbt.metric when PBT is on)."""
+  if not run.is_main:
+    return
+  hparams = population.flatten(jax.device_get(host_state.member['hparams']))
+  rows = [dict(member=i, seed=config.seed, active=bool(run.members.active[i]), step=step,
+               **{f: float(f'{v[i]:.6g}') for f, v in sorted(hparams.items())},
+               **run.members.last[i])
+          for i, config in enumerate(run.members.configs)]
+  spec = run.config.population.sort_by or (run.config.pbt.metric if run.config.pbt.interval
+                                           else '')
+  if spec:
+    key, order = sweep.sort_key(spec)
+    rows.sort(key=order)
+  fields = list(dict.fromkeys(k for r in rows for k in r))
+  with open(os.path.join(run.workdir, 'population.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, fields, restval='')
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def pbt_round(run: Run, host_state: state_lib.GANState, step: int) -> state_lib.GANState:
+  """Population-based training at `step`: scores from pbt.metric, exploit_explore, the
+  lineage written (lineage.jsonl, lineage.png). Returns the new host state."""
+  pbt = run.config.pbt
+  name, order = sweep.sort_key(pbt.metric)
+  values = np.asarray([r.get(name, np.nan) for r in run.members.last], np.float64)
+  values[~run.members.active] = np.nan
+  if np.isnan(values).all():
+    raise ValueError(f'pbt.metric={pbt.metric!r}: no member has logged {name!r}; use a '
+                     'training scalar (d_loss, ...) or an eval/ metric of the evaluation.')
+  scores = -values if not pbt.metric.startswith('-') else values
+  key = jax.random.fold_in(jax.random.key(run.config.seed), 0x9B7 + step)
+  if run.members.exploit is None:
+    run.members.exploit = population.jit_exploit_explore(run.config)
+  new, parents = run.members.exploit(host_state, jnp.asarray(scores), key)
+  new = jax.device_get(new)
+  parents = np.asarray(parents)
+  run.members.active = np.asarray(new.member['active'], bool)
+  moves = [f'{i}<-{p}' for i, p in enumerate(parents) if p != i]
+  metric_logging.log(f'PBT at step {step} ({name}: '
+                     + ' '.join(f'{v:.4g}' for v in values) + f'): {" ".join(moves)}')
+  write_lineage(run, new, step, parents, values)
+  return new
+
+
+def write_lineage(run: Run, host_state: state_lib.GANState, step: int, parents, values) -> None:
+  if not run.is_main:
+    return
+  hparams = population.flatten(jax.device_get(host_state.member['hparams']))
+  path = os.path.join(run.workdir, 'lineage.jsonl')
+  with open(path, 'a') as f:
+    for i, parent in enumerate(parents):
+      f.write(json.dumps({'step': step, 'member': i, 'parent': int(parent),
+                          'score': float(values[i]),
+                          'hparams': {k: float(f'{v[i]:.6g}') for k, v in hparams.items()}})
+              + '\n')
+  if hparams:
+    plots.plot_lineage(plots.read_jsonl(path), os.path.join(run.workdir, 'lineage.png'))
+
+
+def start_lineage(run: Run, host_state: state_lib.GANState, start_step: int) -> None:
+  """lineage.jsonl from step 0 (a fresh run), or cut back to the resumed step."""
+  if not run.is_main or not int(run.config.pbt.interval):
+    return
+  path = os.path.join(run.workdir, 'lineage.jsonl')
+  rows = [r for r in plots.read_jsonl(path) if r['step'] <= start_step] \
+      if os.path.exists(path) else []
+  with open(path, 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in rows)
+  if not rows:
+    k = len(run.members.active)
+    write_lineage(run, host_state, start_step, np.arange(k), np.full(k, np.nan))
 
 
 def save_checkpoint(run: Run, host_state: state_lib.GANState, step: int) -> None:
@@ -279,25 +485,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The last metrics row written.
   """
   validate_config(config)
+  population.check_config(config)
+  pbt_every = int(config.pbt.interval) if population.enabled(config) else 0
+  pbt_on_eval = config.pbt.metric.lstrip('-').startswith('eval/')
+  if pbt_every and pbt_on_eval and not config.eval_every:
+    evaluation.check_config(config)
+  if pbt_every and not pbt_on_eval and pbt_every % config.log_every:
+    raise ConfigError(f'pbt.metric={config.pbt.metric!r} is a logged training value: '
+                      f'pbt.interval={pbt_every} must be a multiple of log_every='
+                      f'{config.log_every}.')
   if config.eval_every and jax.process_index() == 0:
     evaluation.check_config(config)  # A bad eval block fails now, not at step eval_every.
   run = start_run(config, workdir)
-  init_key, train_key = jax.random.split(jax.random.key(config.seed))
+  if run.members is not None:
+    init_key, train_key = population.member_keys(config)
+  else:
+    init_key, train_key = jax.random.split(jax.random.key(config.seed))
   try:
     state = restore_or_init(run, init_key)
     write_run_files(run)
-    start_step, total = int(state.step), config.num_train_steps
+    one = state if run.members is None else population.take(state, 0)
+    start_step, total = int(one.step), config.num_train_steps
     metric_logging.log(
         f'{run.source.description}: data shape {run.source.data_shape}; '
-        f'G {models.count_params(state.generator_variables(ema=False)):,} params, '
-        f'D {models.count_params({"params": state.d_params}):,} params; '
-        f'{run.trainer.mode} on {run.trainer.num_devices} device(s); '
+        f'G {models.count_params(one.generator_variables(ema=False)):,} params, '
+        f'D {models.count_params({"params": one.d_params}):,} params; '
+        + (f'{len(run.members.active)} members; ' if run.members else '')
+        + f'{run.trainer.mode} on {run.trainer.num_devices} device(s); '
         f'steps {start_step}..{total}')
-    batches = data.batches(
-        run.source, global_batch=config.batch_size, n_critic=config.d_steps_per_g_step,
-        seed=config.seed, start_step=start_step, num_steps=total,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        num_threads=config.dataset.num_threads, prefetch=config.dataset.prefetch)
+    loader = dict(process_index=jax.process_index(), process_count=jax.process_count(),
+                  num_threads=config.dataset.num_threads, prefetch=config.dataset.prefetch)
+    if run.members is not None:
+      run.members.active = np.asarray(state.member['active'], bool)
+      start_lineage(run, state, start_step)
+      batches = population.batches(run.source, config, start_step=start_step, **loader)
+    else:
+      batches = data.batches(
+          run.source, global_batch=config.batch_size, n_critic=config.d_steps_per_g_step,
+          seed=config.seed, start_step=start_step, num_steps=total, **loader)
     dev_state = run.trainer.put_state(state)
     del state
     window, pending, last_row = Window(start_step), None, {}
@@ -307,11 +532,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         dev_state, metrics = run.trainer.step(dev_state, batch, train_key)
         if pending is not None:  # The step before's metrics: ready while this step runs.
           window.rows.append(fetch_metrics(run, *pending))
+          dev_state = reset_members(run, dev_state, step)
         pending = (step, metrics)
         due = due_at(config, step)
-        if not (any(due) or preempted):
+        pbt_due = bool(pbt_every) and step % pbt_every == 0 and step < total
+        if not (any(due) or preempted or pbt_due):
           continue
         window.rows.append(fetch_metrics(run, *pending))
+        dev_state = reset_members(run, dev_state, step)
         pending = None
         host_state = run.trainer.host_state(dev_state)
         if due.log:
@@ -321,8 +549,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           window = Window(step)
         if due.sample:
           write_samples(run, host_state, step)
-        if due.evaluate:
+        if due.evaluate or (pbt_due and pbt_on_eval):
           window.start_time += run_evaluation(run, host_state, step)  # Not in steps/s.
+        if pbt_due:
+          host_state = pbt_round(run, host_state, step)
+          dev_state = run.trainer.put_state(host_state)
+        if run.members is not None:
+          write_population_table(run, host_state, step)
         stopping = bool(preempted)  # Read once: SIGTERM may arrive during the actions above.
         if due.checkpoint or stopping:
           save_checkpoint(run, host_state, step)
@@ -332,5 +565,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           break
   finally:
     run.writer.close()
+    for writer in run.members.writers if run.members else ():
+      writer.close()
     run.mngr.close()
   return last_row
+
+
+def reset_members(run: Run, dev_state, step: int):
+  """With population.on_nonfinite='reset', members that became inactive start over
+  (population.reinitialize_member); the device state otherwise as it is."""
+  if (run.members is None or run.config.population.on_nonfinite != 'reset'
+      or run.members.active.all()):
+    return dev_state
+  host_state = jax.device_get(run.trainer.host_state(dev_state))
+  for i in np.flatnonzero(~run.members.active):
+    host_state = population.reinitialize_member(run.config, run.networks, host_state, i, step)
+  run.members.active[:] = True
+  return run.trainer.put_state(host_state)

@@ -79,7 +79,7 @@ def make_context(config: ml_collections.ConfigDict, networks: models.Networks,
       config=config, networks=networks, axis_name=axis_name,
       loss_fn=losses.get_loss(config.loss.name, real_label=config.loss.real_label),
       penalty_fn=penalties.get_penalty(config.penalty.name, **dict(config.penalty.options)),
-      penalty_weight=float(config.penalty.weight), augment_fn=augment_fn,
+      penalty_weight=optimizers.hyperparameter(config.penalty.weight), augment_fn=augment_fn,
       instance_noise_std=float(config.instance_noise_std),
       instance_noise_anneal_steps=int(config.instance_noise_anneal_steps))
 
@@ -103,7 +103,7 @@ def ema_decay_at(config: ml_collections.ConfigDict, step):
   h_t = min(h, ema_rampup * images seen) when ema_rampup > 0 (Karras et al.)."""
   half_life = float(config.get('ema_half_life_images', 0))
   if half_life <= 0:
-    return float(config.ema_decay)
+    return optimizers.hyperparameter(config.ema_decay)
   batch = float(config.batch_size)
   rampup = float(config.get('ema_rampup', 0.0))
   if rampup > 0:
@@ -142,14 +142,16 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
   objective = objective or objectives.get_objective(config)
   ctx = make_context(config, networks, axis_name)
   regularizer = penalties.get_regularizer(config.d_regularizer.name)
-  regularizer_weight = float(config.d_regularizer.weight)
+  regularizer_weight = optimizers.hyperparameter(config.d_regularizer.weight)
   g_tx, d_tx = optimizers.build_optimizers(config)
   n_critic = int(config.d_steps_per_g_step)
   if n_critic < 1:
     raise ValueError(f'd_steps_per_g_step must be >= 1; got {n_critic}.')
   weight_clip = float(config.d_weight_clip)
-  ema_decay = float(config.ema_decay)
-  if float(config.get('ema_half_life_images', 0)) > 0 and ema_decay <= 0:
+  ema_decay = optimizers.hyperparameter(config.ema_decay)
+  # A population member's traced decay is on (gan_jax.population checks its values).
+  ema_on = isinstance(ema_decay, jax.Array) or ema_decay > 0
+  if float(config.get('ema_half_life_images', 0)) > 0 and not ema_on:
     raise ValueError('ema_half_life_images > 0 sets the EMA\'s decay, but ema_decay=0 switches '
                      'the EMA off; set --config.ema_decay to any value in (0, 1).')
   fresh_inputs = bool(config.g_step_fresh_latents)
@@ -330,7 +332,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
               ctx, q, g_coll_new, real, jax.random.fold_in(k_gen, n_critic + 2), extras,
               state.step),
           g_tx, g_params, g_opt_state, extras)
-    if ema_decay > 0:
+    if ema_on:
       ema = ema_update(state.ema_g_params, g_params, state.step,
                        decay=ema_decay_at(config, state.step),
                        start_step=int(config.ema_start_step), warmup=bool(config.ema_warmup))

@@ -53,14 +53,15 @@ def quiet_library_logs():
   logging.set_verbosity(logging.WARNING)
 
 
-def load_run(workdir: str, step=None):
-  """sampling.load_run, with configs/default.py filling what an older run's config lacks.
+def load_run(workdir: str, step=None, member=None):
+  """sampling.load_run, with configs/default.py filling what an older run's config lacks
+  (`member`: which member of a population run).
 
   A missing or unreadable run exits with the error's message (it says what to do).
   """
   from configs import default  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing, sampling  # pylint: disable=g-import-not-at-top
   try:
-    return sampling.load_run(workdir, step, defaults=default.get_config())
-  except (FileNotFoundError, checkpointing.UnreadableCheckpointError) as e:
+    return sampling.load_run(workdir, step, defaults=default.get_config(), member=member)
+  except (FileNotFoundError, ValueError, checkpointing.UnreadableCheckpointError) as e:
     raise SystemExit(f'Error: {e}') from e

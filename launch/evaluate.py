@@ -42,6 +42,7 @@ flags.DEFINE_string('workdir', None, 'Run directory written by launch/main.py.')
 flags.DEFINE_string('dataset', None, 'Without --workdir: a dataset name (real-vs-real only).')
 flags.DEFINE_string('data_dir', '', 'Without --workdir: TFDS data_dir of --dataset.')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+flags.DEFINE_integer('member', None, 'Member of a population run (population.csv lists them).')
 flags.DEFINE_integer('num_samples', None, 'Samples to evaluate (default: eval.num_samples).')
 flags.DEFINE_string('reference_split', None, "Reference split (default: the run's training "
                     'split, or eval.reference_split).')
@@ -109,7 +110,7 @@ def main(argv):
     raise app.UsageError('Pass --workdir=DIR (a run) or --dataset=NAME (real data only).')
   t0 = time.time()
   if FLAGS.workdir:
-    config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
+    config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step, FLAGS.member)
   else:
     config = _dataset_config(FLAGS.dataset, FLAGS.data_dir)
     from gan_jax import data  # pylint: disable=g-import-not-at-top

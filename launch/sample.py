@@ -63,6 +63,7 @@ flags.DEFINE_string('out', None, 'Output path: .png (grid) or .npy (raw samples)
                     'voxel and audio runs: the path without extension that their files '
                     '(.gif, .png, .npy, .wav) start with.')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+flags.DEFINE_integer('member', None, 'Member of a population run (population.csv lists them).')
 flags.DEFINE_integer('seed', 0, 'Sampling seed.')
 flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
 flags.DEFINE_integer('interpolate', 0, 'K > 0: write a K-row latent interpolation PNG and GIF.')
@@ -267,7 +268,7 @@ def main(argv):
   from gan_jax import sampling, visualize  # pylint: disable=g-import-not-at-top
   from gan_jax import modalities  # pylint: disable=g-import-not-at-top
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples', 'sampled.png')
-  config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step)
+  config, source, networks, state, step = common.load_run(FLAGS.workdir, FLAGS.step, FLAGS.member)
   ema = FLAGS.ema and config.ema_decay > 0
   if FLAGS.style_mixing or FLAGS.truncation or FLAGS.truncation_psi is not None:
     if config.model.name != 'stylegan2':

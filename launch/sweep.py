@@ -17,6 +17,10 @@ Where trials run:
   (its output in <trial>/log.txt). --devices=0,1,2,3 splits those device ids evenly among
   the N slots through --device_env (CUDA_VISIBLE_DEVICES by default), e.g. 4 GPUs and N=2
   gives each trial two GPUs.
+- --population: the numerical axes (learning rates, Adam betas, loss and penalty weights:
+  gan_jax.population.POPULATION_FIELDS) and --seeds become the members of one population
+  per point of the other axes, trained by one vmapped step (docs/populations.md); sweep.csv
+  still has one row per member.
 SIGTERM (preemption) makes the running trials save a checkpoint; re-running the same
 command resumes the sweep. The exit status is 1 when a trial failed.
 """
@@ -47,6 +51,8 @@ flags.DEFINE_integer('parallel_trials', 1, 'Trials run at once, each in its own 
 flags.DEFINE_list('devices', [], 'Device ids split among the --parallel_trials slots.')
 flags.DEFINE_string('device_env', 'CUDA_VISIBLE_DEVICES',
                     'Environment variable that gives each slot its devices.')
+flags.DEFINE_bool('population', False, 'Train the numerical axes and the seeds as one '
+                  'population per point of the other axes (one vmapped step).')
 flags.DEFINE_bool('dry_run', False, 'Print the trials and exit.')
 flags.DEFINE_string('trial', None, 'Run only this trial in this process (used by '
                     '--parallel_trials for its workers).')
@@ -149,8 +155,16 @@ def main(argv):
   try:
     axes = [sweep.parse_axis(spec) for spec in FLAGS.sweep]
     seeds = [int(s) for s in FLAGS.seeds]
-    trials = sweep.expand(axes, seeds)
+    if FLAGS.population:
+      from gan_jax import population  # pylint: disable=g-import-not-at-top
+      axes, members = sweep.as_population(axes, seeds, tuple(population.POPULATION_FIELDS))
+      trials = sweep.with_overrides(sweep.expand(axes), members)
+    else:
+      trials = sweep.expand(axes, seeds)
     sweep.check(FLAGS.config, trials)
+    if FLAGS.population:
+      for trial in trials:
+        population.check_config(sweep.trial_config(FLAGS.config, trial))
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   if FLAGS.trial is not None:

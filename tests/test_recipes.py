@@ -28,7 +28,7 @@ RECIPES = [n for n in CONFIG_NAMES if n != 'default']
 # are checked by test_recipe_settings, their losses and data by their own tests).
 SLOW_SMOKE = ('cyclegan', 'pix2pix', 'acgan', 'sngan_projection', 'lsgan', 'wgan',
               'stacked_mnist', 'video_gan', 'mocogan', 'video_frames', 'gan3d', 'wavegan',
-              'stylegan2')
+              'stylegan2', 'text_mle', 'seqgan', 'gumbel_gan', 'dcgan_pbt')
 SMOKE_RUNS = [(n, 'smoke') for n in RECIPES if n not in SLOW_SMOKE] + [
     pytest.param(n, 'smoke', marks=pytest.mark.slow) for n in SLOW_SMOKE] + [
     pytest.param('sngan', 'resnet,smoke', marks=pytest.mark.slow)]
@@ -45,6 +45,10 @@ EXPECTED = {  # The settings each recipe's docstring promises.
     'toy_grid': dict(loss='non_saturating', model='mlp', data='grid25'),
     'stylegan2': dict(loss='non_saturating', model='stylegan2', opt='adam', lr=0.0025,
                       betas=(0.0, 0.99)),
+    'text_mle': dict(loss='non_saturating', model='sequence', opt='adam', lr=0.01,
+                     betas=(0.9, 0.999)),
+    'gumbel_gan': dict(loss='non_saturating', model='sequence', opt='adam', lr=1e-4,
+                       betas=(0.5, 0.999)),
 }
 
 
@@ -159,7 +163,7 @@ def test_smoke_variant_trains_two_steps(name, variant, tfds_data_dir, tmp_path):
   assert np.isfinite(row['d_loss']) and np.isfinite(row['g_loss'])
   assert os.path.exists(os.path.join(workdir, 'config.json'))
   samples = os.listdir(os.path.join(workdir, 'samples'))
-  assert any(f.endswith('.png') for f in samples)
+  assert any(f.endswith(('.png', '.txt')) for f in samples)  # Text runs write sentences.
 
 
 @pytest.mark.slow

@@ -281,6 +281,9 @@ DATASET_MODULES: dict[str, str] = {
     'spoken_digits': 'gan_jax.data.audio',
     'speech_commands': 'gan_jax.data.audio',
     'nsynth': 'gan_jax.data.audio',
+    'text_oracle': 'gan_jax.data.text',
+    'pydoc_sentences': 'gan_jax.data.text',
+    'tfds_text': 'gan_jax.data.text',
 }
 
 

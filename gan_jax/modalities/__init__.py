@@ -1,8 +1,8 @@
-"""What a sample is, beyond still images: video clips, voxel grids and audio waveforms.
+"""What a sample is, beyond still images: video clips, voxel grids, audio waveforms, text.
 
 Every family trains on the same machinery (objectives, train step, parallel wrappers,
 checkpoints); what differs per kind of sample is only how samples are written (GIFs, voxel
-renderings, WAV files) and how they are evaluated. A *modality* is a module of this package
+renderings, WAV files, sentences) and how they are evaluated. A *modality* is a module of this package
 exposing three pure-ish functions of numpy arrays and the config:
 
 - `write_samples(config, samples, directory, step) -> list[str]`: the training-time samples at
@@ -16,7 +16,8 @@ The dataset says which modality it has: `dataset.modality` when set, else the ta
 `dataset.name`; everything else is an image (H, W, C) or a 2-D point dataset, handled by the
 image code paths. Samples of every modality live under the examples' 'image' key (the name
 the pipeline, the objectives and the train step read), with shapes:
-video (T, H, W, C), voxels (D, H, W, 1), audio (L, 1); all in [-1, 1].
+video (T, H, W, C), voxels (D, H, W, 1), audio (L, 1), all in [-1, 1]; text: int32 token ids
+(L,) (gan_jax/data/text.py).
 """
 
 import importlib
@@ -25,7 +26,7 @@ from typing import Optional
 
 import ml_collections
 
-MODALITIES = ('video', 'voxels', 'audio')
+MODALITIES = ('video', 'voxels', 'audio', 'text')
 # dataset.name -> modality, for datasets whose samples are not images.
 DATASET_MODALITY: dict[str, str] = {
     'moving_mnist': 'video',
@@ -38,6 +39,9 @@ DATASET_MODALITY: dict[str, str] = {
     'spoken_digits': 'audio',
     'speech_commands': 'audio',
     'nsynth': 'audio',
+    'text_oracle': 'text',
+    'pydoc_sentences': 'text',
+    'tfds_text': 'text',
 }
 
 

@@ -64,6 +64,8 @@ ARCHITECTURES: dict[str, Callable[..., tuple]] = {
     'wavegan': _lazy('gan_jax.models.wavegan', 'build'),
     # StyleGAN2 (Karras et al. 2020): mapping + modulated-conv synthesis, residual D.
     'stylegan2': _lazy('gan_jax.models.stylegan2', 'build'),
+    # Token sequences (L,): SeqGAN's LSTM G and CNN D over token embeddings (text GANs).
+    'sequence': _lazy('gan_jax.models.sequence', 'build'),
 }
 
 

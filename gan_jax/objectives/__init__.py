@@ -38,6 +38,7 @@ import ml_collections
 from gan_jax.objectives import conditional, cyclegan, infogan, pix2pix, unconditional
 from gan_jax.objectives import mocogan
 from gan_jax.objectives import stylegan2
+from gan_jax.objectives import gumbel, mle, seqgan
 from gan_jax.objectives.base import Objective, StepContext
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -48,6 +49,11 @@ OBJECTIVES: dict[str, type[Objective]] = {
     'cyclegan': cyclegan.CycleGAN,
     'mocogan': mocogan.MoCoGAN,  # Video D + image D on frames (gan_jax/models/mocogan.py).
     'stylegan2': stylegan2.StyleGAN2,  # Style mixing, lazy R1, path length (models/stylegan2.py).
+    # Text (model.name='sequence'): teacher forcing (the MLE baseline), REINFORCE with Monte
+    # Carlo rollouts (SeqGAN), D on Gumbel-softmax relaxed one-hot sequences.
+    'mle': mle.MLE,
+    'seqgan': seqgan.SeqGAN,
+    'gumbel': gumbel.GumbelGAN,
 }
 
 

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax import optimizers
 from gan_jax.objectives import base
 from gan_jax.objectives.pix2pix import l1_loss
 
@@ -78,7 +79,7 @@ class CycleGAN(base.Objective):
   def __init__(self, config):
     super().__init__(config)
     options = config.objective.cyclegan
-    self.cycle_weight = float(options.cycle_weight)
+    self.cycle_weight = optimizers.hyperparameter(options.cycle_weight)
     self.identity_weight = float(options.identity_weight)
     self.adversarial_weight = float(options.adversarial_weight)
     self.pool_size = int(options.pool_size)

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import optimizers
 from gan_jax.metrics import classifier
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
@@ -39,8 +40,8 @@ class InfoGAN(unconditional.Unconditional):
     options, codes = config.objective.infogan, config.model.infogan
     self.categorical = int(codes.categorical)   # The Q head's codes are the objective's.
     self.continuous = int(codes.continuous)
-    self.info_weight = float(options.info_weight)
-    self.continuous_weight = float(options.continuous_weight)
+    self.info_weight = optimizers.hyperparameter(options.info_weight)
+    self.continuous_weight = optimizers.hyperparameter(options.continuous_weight)
     self.learn_std = bool(options.learn_std)
     self.noise_dim = int(config.model.latent_dim) - self.categorical - self.continuous
     if self.categorical < 1 or self.continuous < 0:

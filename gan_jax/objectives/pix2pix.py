@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax import optimizers
 from gan_jax.objectives import base
 
 
@@ -35,7 +36,7 @@ class Pix2Pix(base.Objective):
   def __init__(self, config):
     super().__init__(config)
     options = config.objective.pix2pix
-    self.l1_weight = float(options.l1_weight)
+    self.l1_weight = optimizers.hyperparameter(options.l1_weight)
     self.d_loss_scale = float(options.d_loss_scale)
 
   def generator_inputs(self, ctx, key, batch):

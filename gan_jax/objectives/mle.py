@@ -58,6 +58,18 @@ def generator_variables(g_params, g_coll) -> dict:
   return {'params': g_params, **g_coll}
 
 
+def discriminator_terms(ctx: base.StepContext, d_params, d_coll, real, fake, key):
+  """D's adversarial loss on real vs generated sequences (token ids, or relaxed one-hot
+  vectors) -> (loss, collections, aux, D's real logits)."""
+  k_real, k_fake = jax.random.split(ctx.device_key(key))
+  out_real, coll = ctx.discriminator(d_params, d_coll, real, None, k_real)
+  out_fake, coll = ctx.discriminator(d_params, coll, fake, None, k_fake)
+  d_real, d_fake = base.logit(out_real), base.logit(out_fake)
+  d_loss, _, aux = ctx.loss_fn(d_real, d_fake)
+  aux = dict(aux, d_loss=d_loss, d_real_logit=jnp.mean(d_real), d_fake_logit=jnp.mean(d_fake))
+  return d_loss, coll, aux, d_real
+
+
 class MLE(base.Objective):
   """Teacher forcing on real sequences; D untouched (see the module docstring)."""
 

@@ -109,12 +109,8 @@ class SeqGAN(base.Objective):
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,
                          step):
     del g_inputs, step
-    k_real, k_fake = jax.random.split(ctx.device_key(key))
-    out_real, coll = ctx.discriminator(d_params, d_coll, batch['image'], None, k_real)
-    out_fake, coll = ctx.discriminator(d_params, coll, fake['tokens'], None, k_fake)
-    d_real, d_fake = base.logit(out_real), base.logit(out_fake)
-    d_loss, _, aux = ctx.loss_fn(d_real, d_fake)
-    aux = dict(aux, d_loss=d_loss, d_real_logit=jnp.mean(d_real), d_fake_logit=jnp.mean(d_fake))
+    d_loss, coll, aux, _ = mle.discriminator_terms(ctx, d_params, d_coll, batch['image'],
+                                                   fake['tokens'], key)
     return d_loss, (coll, aux, None, extras)
 
   def rewards(self, ctx, d_params, d_coll, fake) -> jax.Array:

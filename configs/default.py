@@ -283,6 +283,11 @@ def get_config() -> ml_collections.ConfigDict:
       # After each D conv but the first: 'batch' (DCGAN), 'layer' (WGAN-GP's critic) or
       # 'none'. Gradient penalties need 'layer' or 'none'.
       d_normalization='batch',
+      # Hidden fully connected layers (0: none): G's Dense -> BN -> ReLU before the
+      # projection, D's Dense -> norm -> LeakyReLU after the last conv (the logit and the
+      # heads read it). InfoGAN's MNIST nets use 1,024 in both (configs/infogan.py).
+      g_fc_width=0,
+      d_fc_width=0,
   ))
   c.model.mlp = ml_collections.ConfigDict(dict(
       g_hidden=(256, 256),       # Widths of G's hidden layers, one per layer.
@@ -332,6 +337,11 @@ def get_config() -> ml_collections.ConfigDict:
       conv_impl='auto',
       # After each D conv but the first: 'batch' | 'layer' (WGAN-GP) | 'none'.
       d_normalization='batch',
+      # Hidden fully connected layers (0: none): G's Dense -> BN -> ReLU before the
+      # projection, D's Dense -> norm -> LeakyReLU after the last conv (the logit and the
+      # heads read it). InfoGAN's MNIST nets use 1,024 in both (configs/infogan.py).
+      g_fc_width=0,
+      d_fc_width=0,
   ))
   # WaveGAN (gan_jax/models/wavegan.py; widths g_width / d_width = the paper's d): kernel
   # length and stride of every (transposed) convolution, D's phase shuffle radius (0 = off),

@@ -1,8 +1,14 @@
 """InfoGAN (Chen et al. 2016) on the embedded digits, the paper's MNIST setting.
 
 G is fed 62 noise dimensions, a 10-way categorical code (one-hot) and 2 continuous codes
-U[-1, 1] (latent_dim 74); D's trunk (DCGAN) carries the adversarial logit and the Q head
-(FC 128 -> categorical logits and Gaussian means of the continuous codes, sigma fixed at 1).
+U[-1, 1] (latent_dim 74). The paper's MNIST nets: G = FC 1024 -> BN -> ReLU -> FC 7x7x128
+-> BN -> ReLU -> up 64 -> BN -> ReLU -> up 1 -> tanh; D = conv 64 -> conv 128 -> BN -> FC 1024
+-> BN -> LeakyReLU, which the adversarial logit and the Q head read (FC 128 -> categorical
+logits and Gaussian means of the continuous codes, sigma fixed at 1): the DCGAN pair with
+`model.dcgan.{g,d}_fc_width=1024`. Without the two FC layers (width 0, the recipe until
+2026-11-26) the one-hot code enters G as an additive 7x7 pattern: categorical-code error
+0.640 +- 0.039 at 5,000 steps over 3 seeds, against 0.097 +- 0.062 with them (0.021 on seed
+2; docs/conditional.md).
 Both players add the mutual-information bound, weight 1 (continuous part 0.1). Adam, D lr
 2e-4, G lr 1e-3, beta1 0.5 (the paper's); batch 64; no EMA. No labels are used.
 """
@@ -17,6 +23,8 @@ def get_config(arg=None):
   config.model.name = 'dcgan'
   config.model.latent_dim = 74
   config.model.d_q_head = True
+  config.model.dcgan.g_fc_width = 1024
+  config.model.dcgan.d_fc_width = 1024
   config.model.infogan.categorical = 10
   config.model.infogan.continuous = 2
   config.loss.name = 'non_saturating'
@@ -25,4 +33,6 @@ def get_config(arg=None):
   config.ema_decay = 0.0
   default.held_out_digits(config)
   config.num_train_steps = 5_000
+  if default.has_variant(arg, 'smoke'):
+    config.model.dcgan.g_fc_width = config.model.dcgan.d_fc_width = 32
   return default.apply_variant(config, arg)

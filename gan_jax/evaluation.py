@@ -57,6 +57,7 @@ import numpy as np
 
 from gan_jax import data, metric_logging, modalities, sampling
 from gan_jax.data import paired, stacked, toy
+from gan_jax.metrics import class_conditional
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import frechet
 from gan_jax.metrics import image_similarity
@@ -66,6 +67,7 @@ from gan_jax.metrics import kid as kid_lib
 from gan_jax.metrics import modes as modes_lib
 from gan_jax.metrics import precision_recall as pr_lib
 from gan_jax.metrics import stacked_modes
+from gan_jax.objectives import base as objective_base
 
 FEATURE_EXTRACTORS = ('classifier', 'inception')
 REFERENCE_CACHE_VERSION = 1
@@ -619,7 +621,8 @@ def discriminator_overfitting(config, networks, state, source, num: int) -> tupl
   of each that D calls real (logit > 0). A D that memorized its training set scores them
   higher than unseen images of the same distribution (gap > 0)."""
   chunk = 200  # Batches of 200 (and a last one of a multiple of 8): D's minibatch groups divide them.
-  apply = jax.jit(lambda v, x, y: networks.discriminator_apply(v, x, y, train=False)[0])
+  apply = jax.jit(lambda v, x, y: objective_base.logit(  # A D with heads returns a dict.
+      networks.discriminator_apply(v, x, y, train=False)[0]))
 
   def logits_of(split):
     images, labels = source_arrays(load_split(config, split, source), num)
@@ -752,6 +755,9 @@ def _cycle_metrics(config, extractor, held, translated):
     out['baseline_class_preservation'] = float(classifier_lib.top1_agreement(a_logits,
                                                                              held.a_labels))
     out['classifier_accuracy_b'] = float(classifier_lib.top1_agreement(b_logits, held.b_labels))
+    num_classes = int(fake_logits.shape[-1])
+    confusion = class_conditional.confusion_counts(
+        held.a_labels, np.asarray(jnp.argmax(fake_logits, -1)), num_classes, num_classes)
   out['fid'] = float(frechet.frechet_distance_from_features(b_feats, fake_feats))
   out['baseline_fid'] = float(frechet.frechet_distance_from_features(b_feats, a_feats))
   out['cycle_psnr'], out['cycle_ssim'] = image_similarities(config, rec_a, held.a)
@@ -765,6 +771,12 @@ def _cycle_metrics(config, extractor, held, translated):
       fid='Frechet distance of the A->B translations (baseline: the untranslated A images) '
           'to the held-out B images, in the feature space',
       cycle='PSNR / SSIM of A->B->A vs A')
+  if 'class_preservation' in out:
+    # Which classes the translation keeps, and into what it turns the others.
+    details['class_preservation_per_class'] = [
+        round(float(row[k] / row.sum()), 4) if row.sum() else None
+        for k, row in enumerate(confusion)]
+    details['class_preservation_confusion'] = confusion.tolist()  # [A label, B class]
   return out, details
 
 

@@ -384,3 +384,51 @@ def test_missing_labels_at_call_time_is_a_clear_error():
   g_vars = net.generator_init(jax.random.key(0))
   with pytest.raises(ValueError, match=r"g_conditioning='cbn' needs labels.*got None"):
     net.generator_apply(g_vars, jnp.zeros((2, 6)), None, train=False)
+
+
+@pytest.mark.parametrize('d_normalization', ['batch', 'layer', 'none'])
+def test_dcgan_hidden_dense_layers_by_hand(d_normalization):
+  """model.dcgan.{g,d}_fc_width (InfoGAN's nets): G gains Dense -> BN -> ReLU before the
+  projection; D's phi(x) is LeakyReLU(norm(Dense(flattened last map))), read by a Dense
+  logit and by the Q head (numpy, rtol 1e-4); width 0 is the plain DCGAN."""
+  net = _net('dcgan', num_classes=None, d_q_head=True,
+             **{'dcgan.g_fc_width': 8, 'dcgan.d_fc_width': 6,
+                'dcgan.d_normalization': d_normalization,
+                'infogan.categorical': 3, 'infogan.continuous': 1, 'infogan.hidden': 5})
+  g_vars = net.generator_init(jax.random.key(0))
+  assert g_vars['params']['fc']['kernel'].shape == (6, 8)
+  assert g_vars['params']['project']['kernel'].size == 4 * 4 * 8 * 8  # From 8 units, not z.
+  x, _ = net.generator_apply(g_vars, net.sample_latents(jax.random.key(1), N), train=True)
+  chex.assert_shape(x, (N, 16, 16, 1))
+  d_vars = net.discriminator_init(jax.random.key(2))
+  images = jax.random.uniform(jax.random.key(3), (N, 16, 16, 1), minval=-1.0, maxval=1.0)
+  out, captured = net.make_discriminator(None).apply(d_vars, images, train=False,
+                                                     mutable=['intermediates'])
+  phi = np.asarray(captured['intermediates']['features'][0], np.float64)
+  assert phi.shape == (N, 6)
+  # Recompute phi from the last conv map: the plain DCGAN trunk without the fc layers.
+  trunk = _net('dcgan', num_classes=None, **{'dcgan.d_normalization': d_normalization})
+  trunk_vars = {c: {k: v for k, v in tree.items() if k.startswith(('down', 'bn', 'ln'))}
+                for c, tree in d_vars.items()}
+  _, trunk_captured = trunk.make_discriminator(None).apply(
+      {c: {**t, 'logit': {'kernel': jnp.zeros((4, 4, 8, 1))}} if c == 'params' else t
+       for c, t in trunk_vars.items()}, images, train=False, mutable=['intermediates'])
+  flat = np.asarray(trunk_captured['intermediates']['features'][0], np.float64)
+  p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), d_vars['params'])
+  h = flat @ p['fc']['kernel']
+  if d_normalization == 'batch':  # Running statistics at init: mean 0, variance 1.
+    h = h / np.sqrt(1 + 1e-5) * p['fc_norm']['scale'] + p['fc_norm']['bias']
+  elif d_normalization == 'layer':
+    h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5)
+    h = h * p['fc_norm']['scale'] + p['fc_norm']['bias']
+  h = np.where(h > 0, h, 0.2 * h)
+  np.testing.assert_allclose(phi, h, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(out['logit'], (h @ p['logit']['kernel'])[:, 0], rtol=1e-4,
+                             atol=1e-6)
+  q_hidden = phi @ p['q_head']['hidden']['kernel'] + p['q_head']['hidden']['bias']
+  assert p['q_head']['hidden']['kernel'].shape == (6, 5)
+  q = np.where(q_hidden > 0, q_hidden, 0.2 * q_hidden) @ p['q_head']['output']['kernel']
+  np.testing.assert_allclose(out['q_categorical_logits'],
+                             q[:, :3] + p['q_head']['output']['bias'][:3], rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match='g_fc_width must be >= 0'):
+    _net('dcgan', **{'dcgan.g_fc_width': -1})

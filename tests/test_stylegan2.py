@@ -389,12 +389,15 @@ def test_pmap_and_shard_map_match_one_device():
 
 
 @pytest.mark.slow  # Builds a D (a few seconds).
-def test_discriminator_overfitting_compares_training_and_held_out_images(monkeypatch):
+@pytest.mark.parametrize('q_head', [False, True])
+def test_discriminator_overfitting_compares_training_and_held_out_images(monkeypatch, q_head):
   """d_overfit_gap = D's mean logit (evaluation mode) on the training images - on the
-  held-out ones, each the first N of its split (a multiple of 8, in chunks of 200)."""
+  held-out ones, each the first N of its split (a multiple of 8, in chunks of 200); a D with
+  heads (InfoGAN's Q: a dict) is read at its 'logit'."""
   from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
   from gan_jax.data import sources  # pylint: disable=g-import-not-at-top
-  config = helpers.tiny_dcgan_config(**{'model.dcgan.d_normalization': 'none'})
+  config = helpers.tiny_dcgan_config(**{'model.dcgan.d_normalization': 'none',
+                                        'model.d_q_head': q_head})
   config.dataset.split, config.dataset.eval_split = 'train[:300]', 'train[300:]'
   networks, state = helpers.tiny_setup(config)
   rng = np.random.default_rng(5)
@@ -404,8 +407,11 @@ def test_discriminator_overfitting_compares_training_and_held_out_images(monkeyp
       sources.ArraySource(splits[split], np.zeros(len(splits[split]), np.int64)),
       (28, 28, 1), None, split))
   results, protocol = evaluation.discriminator_overfitting(config, networks, state, None, 250)
-  d = lambda x: np.asarray(networks.discriminator_apply(state.discriminator_variables(),
-                                                        jnp.asarray(x), train=False)[0])
+  def d(x):
+    out = networks.discriminator_apply(state.discriminator_variables(), jnp.asarray(x),
+                                       train=False)[0]
+    assert isinstance(out, dict) == q_head
+    return np.asarray(out['logit'] if q_head else out)
   train, held = d(splits['train[:300]'][:248]), d(splits['train[300:]'][:96])
   assert results['d_train_logit'] == pytest.approx(float(train.mean()), rel=1e-5, abs=1e-6)
   assert results['d_heldout_logit'] == pytest.approx(float(held.mean()), rel=1e-5, abs=1e-6)

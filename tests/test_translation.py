@@ -231,6 +231,15 @@ def test_class_preservation_of_a_known_labelling(cyclegan_run):
       config, lambda x, d: {'output': stand_in, 'reconstruction': held.a}, held_out=held,
       log=lambda m: None)
   assert r['class_preservation'] == pytest.approx(0.6, abs=1e-6)
+  confusion = np.asarray(r['protocol']['class_preservation_confusion'])  # [A label, B class]
+  assert confusion.shape == (10, 10) and np.trace(confusion) == 60
+  np.testing.assert_array_equal(confusion.sum(1), np.bincount(held.a_labels, minlength=10))
+  np.testing.assert_array_equal(confusion.sum(0),
+                                np.bincount(predicted[np.asarray(chosen)], minlength=10))
+  per_class = r['protocol']['class_preservation_per_class']
+  for k in range(10):
+    expected = np.mean(agree[held.a_labels == k]) if np.any(held.a_labels == k) else None
+    assert per_class[k] == (None if expected is None else pytest.approx(expected, abs=1e-4))
 
 
 def test_top1_agreement_counts_argmax_matches():

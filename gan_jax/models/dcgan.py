@@ -18,6 +18,10 @@ Config fields (configs/default.py holds the defaults; the defaults give the netw
     per-channel scale and bias, as the WGAN-GP critic of Gulrajani et al. 2017) or 'none'.
     Gradient penalties need 'layer' or 'none': BatchNorm in D mixes the examples of a batch,
     so grad_x sum_i D(x_i) is no longer the per-example input gradient.
+  model.dcgan.g_fc_width / d_fc_width (0: none): a hidden fully connected layer, as in
+    InfoGAN's MNIST nets (1,024 each): G's z -> Dense -> BN -> ReLU before the projection;
+    D's flattened last map -> Dense -> d_normalization -> LeakyReLU(0.2) = phi(x), which
+    a Dense logit and the heads (Q, class, projection) read.
   model.d_spectral_norm, g_spectral_norm: wrap every (transposed) convolution of D / G in
     flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to (k*k*C_in, C_out),
     `spectral_norm_steps` power iterations per call, u and sigma in 'batch_stats', updated
@@ -72,6 +76,7 @@ class DCGANGenerator(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
+  fc_width: int = 0  # > 0: Dense(fc_width) -> BN -> ReLU before the projection (InfoGAN's).
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -83,6 +88,13 @@ class DCGANGenerator(nn.Module):
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
     features = self.width * 2 ** (stages - 1)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
+    if self.fc_width:
+      fc = nn.Dense(self.fc_width, use_bias=False, kernel_init=dcgan_weight_init,
+                    dtype=self.dtype, name='fc')
+      x = layers.apply_layer(fc, x, **sn)
+      x = cond_lib.generator_batch_norm(x, labels, cond, train=train, axis_name=self.axis_name,
+                                        scale_init=norm_lib.bn_scale_init, name='fc_bn')
+      x = nn.relu(x)
     project = layers.ConvTranspose2D(features, base, 1, 0, use_bias=False,
                                      implementation=self.conv_transpose_impl,
                                      kernel_init=dcgan_weight_init, dtype=self.dtype,
@@ -113,6 +125,7 @@ class DCGANDiscriminator(nn.Module):
   conv_impl: str = layers.DEFAULT_CONV_IMPLEMENTATION
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
   minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
+  fc_width: int = 0  # > 0: Dense(fc_width) -> norm -> LeakyReLU = phi(x) (InfoGAN's).
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -137,17 +150,34 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
-    features = x.reshape(x.shape[0], -1)  # phi(x): the logit conv is a Dense on it.
-    self.sow('intermediates', 'features', features)
-    logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
-                    kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
-    logit = layers.apply_layer(logit, minibatch_lib.apply(x, self.minibatch, self.axis_name),
-                               **sn)
+    if self.fc_width:
+      fc = nn.Dense(self.fc_width, use_bias=False, kernel_init=dcgan_weight_init,
+                    dtype=self.dtype, name='fc')
+      h = minibatch_lib.apply(x, self.minibatch, self.axis_name)
+      h = layers.apply_layer(fc, h.reshape(x.shape[0], -1), **sn)
+      if self.normalization != 'none':  # On (N, 1, 1, F): LayerNorm then spans the F units.
+        h = norm_lib.normalization(self.normalization, train=train, axis_name=self.axis_name,
+                                   scale_init=norm_lib.bn_scale_init,
+                                   name='fc_norm')(h[:, None, None, :])[:, 0, 0, :]
+      features = nn.leaky_relu(h, 0.2)  # phi(x), shared by the logit and the heads.
+      self.sow('intermediates', 'features', features)
+      logit = nn.Dense(1, use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
+                       name='logit')
+      logit = layers.apply_layer(logit, features, **sn)
+      projection_features = features
+    else:
+      features = x.reshape(x.shape[0], -1)  # phi(x): the logit conv is a Dense on it.
+      self.sow('intermediates', 'features', features)
+      logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
+                      kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
+      logit = layers.apply_layer(logit, minibatch_lib.apply(x, self.minibatch, self.axis_name),
+                                 **sn)
+      projection_features = jnp.sum(x, axis=(1, 2))
     logit = logit.reshape(x.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
                                          n_steps=self.spectral_norm_steps, dtype=self.dtype,
-                                         projection_features=jnp.sum(x, axis=(1, 2)))
+                                         projection_features=projection_features)
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
@@ -164,11 +194,17 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   options.check_choice(own.d_normalization, D_NORMALIZATIONS, 'model.dcgan.d_normalization')
   sn_steps = int(model_config.spectral_norm_steps)
   cond = cond_lib.from_config(model_config, num_classes, 'dcgan')
+  fc_widths = tuple(int(own.get(f'{p}_fc_width', 0)) for p in ('g', 'd'))
+  for p, width in zip('gd', fc_widths):
+    if width < 0:
+      raise ValueError(f'model.dcgan.{p}_fc_width must be >= 0 (0: no hidden Dense layer); '
+                       f'got {width}.')
 
   def make_generator(axis_name):
     return DCGANGenerator(data_shape, model_config.g_width, axis_name, own.conv_transpose_impl,
                           dtype, spectral_norm=bool(model_config.g_spectral_norm),
-                          spectral_norm_steps=sn_steps, conditioning=cond)
+                          spectral_norm_steps=sn_steps, conditioning=cond,
+                          fc_width=fc_widths[0])
 
   def make_discriminator(axis_name):
     return DCGANDiscriminator(data_shape, model_config.d_width, axis_name, dtype,
@@ -176,6 +212,7 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                               spectral_norm_steps=sn_steps, dropout=dropout,
                               normalization=own.d_normalization, conv_impl=own.conv_impl,
                               conditioning=cond,
-                              minibatch=minibatch_lib.from_config(model_config))
+                              minibatch=minibatch_lib.from_config(model_config),
+                              fc_width=fc_widths[1])
 
   return make_generator, make_discriminator

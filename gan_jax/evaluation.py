@@ -756,8 +756,11 @@ def _cycle_metrics(config, extractor, held, translated):
                                                                              held.a_labels))
     out['classifier_accuracy_b'] = float(classifier_lib.top1_agreement(b_logits, held.b_labels))
     num_classes = int(fake_logits.shape[-1])
-    confusion = class_conditional.confusion_counts(
-        held.a_labels, np.asarray(jnp.argmax(fake_logits, -1)), num_classes, num_classes)
+    predicted = np.asarray(jnp.argmax(fake_logits, -1))
+    confusion = class_conditional.confusion_counts(held.a_labels, predicted, num_classes,
+                                                   num_classes)
+    per_class = class_conditional.requested_class_accuracy(predicted, held.a_labels,
+                                                           num_classes)['per_class']
   out['fid'] = float(frechet.frechet_distance_from_features(b_feats, fake_feats))
   out['baseline_fid'] = float(frechet.frechet_distance_from_features(b_feats, a_feats))
   out['cycle_psnr'], out['cycle_ssim'] = image_similarities(config, rec_a, held.a)
@@ -773,9 +776,8 @@ def _cycle_metrics(config, extractor, held, translated):
       cycle='PSNR / SSIM of A->B->A vs A')
   if 'class_preservation' in out:
     # Which classes the translation keeps, and into what it turns the others.
-    details['class_preservation_per_class'] = [
-        round(float(row[k] / row.sum()), 4) if row.sum() else None
-        for k, row in enumerate(confusion)]
+    details['class_preservation_per_class'] = [None if np.isnan(v) else round(v, 4)
+                                               for v in per_class]
     details['class_preservation_confusion'] = confusion.tolist()  # [A label, B class]
   return out, details
 

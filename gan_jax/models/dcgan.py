@@ -160,19 +160,18 @@ class DCGANDiscriminator(nn.Module):
                                    scale_init=norm_lib.bn_scale_init,
                                    name='fc_norm')(h[:, None, None, :])[:, 0, 0, :]
       features = nn.leaky_relu(h, 0.2)  # phi(x), shared by the logit and the heads.
-      self.sow('intermediates', 'features', features)
       logit = nn.Dense(1, use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
                        name='logit')
       logit = layers.apply_layer(logit, features, **sn)
       projection_features = features
     else:
       features = x.reshape(x.shape[0], -1)  # phi(x): the logit conv is a Dense on it.
-      self.sow('intermediates', 'features', features)
       logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
                       kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
       logit = layers.apply_layer(logit, minibatch_lib.apply(x, self.minibatch, self.axis_name),
                                  **sn)
       projection_features = jnp.sum(x, axis=(1, 2))
+    self.sow('intermediates', 'features', features)
     logit = logit.reshape(x.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,

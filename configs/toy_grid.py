@@ -25,6 +25,6 @@ from configs import toy_ring
 
 
 def get_config(arg=None):
-  config = toy_ring.recipe('grid25')
-  config.model.d_minibatch_stddev.group_size = 4  # The ':mbstd' variant: every mode, evenly.
+  # The ':mbstd' variant (default.apply_variant) built in: every mode, evenly.
+  config = toy_ring.default.apply_variant(toy_ring.recipe('grid25'), 'mbstd')
   return toy_ring.default.apply_variant(toy_ring.smoke_widths(config, arg), arg)

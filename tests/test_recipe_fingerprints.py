@@ -12,7 +12,9 @@ Recorded since, on purpose: toy_ring's learning rates at the 4 points, when the 
 from 5,000 to 20,000 steps (2026-11-26; the same cosine schedule over a longer run).
 The toy_grid entries, when the grid recipe became the ring's (R1 0.01, no BatchNorm in G,
 20,000 steps) plus the minibatch stddev in D (2026-11-26): G and the optimizers equal
-toy_ring's; D's numbers were recorded then (one more input feature).
+toy_ring's; D's numbers were recorded then (one more input feature). toy_grid's optimizer
+numbers again when it went from 20,000 to 40,000 steps (2026-11-27; the same cosine schedule
+over a longer run, so its learning rates and later updates differ).
 
 Tolerances: layouts and counts exact; forward sums rtol 1e-5 (atol 1e-5 * sum |x|): the
 ResNet and MLP BatchNorms moved to the two-pass variance afterwards, which changed G's

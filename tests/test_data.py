@@ -27,6 +27,22 @@ def test_embedded_mnist_is_real_mnist(tfds_data_dir):
   assert 0.7 < np.mean(images == -1.0) < 0.9
 
 
+def test_embedded_mnist_prepare_survives_a_concurrent_preparer(tfds_data_dir, tmp_path,
+                                                              monkeypatch):
+  """A process that loses the race to prepare a fresh data_dir (TFDS renames its temporary
+  folder onto one that another process has just written) reads the other's copy."""
+  from gan_jax.data import embedded_mnist  # pylint: disable=g-import-not-at-top
+
+  def lost_the_race(self, *args, **kwargs):
+    raise FileExistsError(f'Cannot rename {self.data_dir}.incomplete: destination exists.')
+
+  monkeypatch.setattr(embedded_mnist.EmbeddedMnist, 'download_and_prepare', lost_the_race)
+  builder = embedded_mnist.prepare(tfds_data_dir)   # Prepared by "the other process".
+  assert builder.is_prepared() and builder.info.splits['train'].num_examples == 5000
+  with pytest.raises(FileExistsError):               # Nothing there: the error is real.
+    embedded_mnist.prepare(str(tmp_path))
+
+
 def test_batches_are_deterministic_resumable_and_sharded(tfds_data_dir):
   source = data.load_source(_dataset_config(data_dir=tfds_data_dir))
   kw = dict(global_batch=8, n_critic=1, seed=3, num_steps=20)

@@ -52,7 +52,17 @@ class EmbeddedMnist(tfds.core.GeneratorBasedBuilder):
 
 
 def prepare(data_dir: str | None = None) -> tfds.core.DatasetBuilder:
-  """Returns the builder, preparing the dataset (array_record) on first use."""
+  """Returns the builder, preparing the dataset (array_record) on first use.
+
+  Safe when several processes (the runs of a sweep, test workers) prepare the same data_dir
+  at once on a fresh machine: TFDS writes into a temporary folder and renames it, and the
+  processes that lose that race get FileExistsError; they read the winner's copy instead.
+  """
   builder = EmbeddedMnist(data_dir=data_dir or None, file_format='array_record')
-  builder.download_and_prepare()
+  try:
+    builder.download_and_prepare()
+  except FileExistsError:
+    builder = EmbeddedMnist(data_dir=data_dir or None, file_format='array_record')
+    if not builder.is_prepared():
+      raise
   return builder

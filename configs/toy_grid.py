@@ -26,11 +26,12 @@ without BatchNorm) and dropping BatchNorm is what sharpens it (high quality 70.1
 Variants: `configs/toy_grid.py:smoke`, and any 'field=value'.
 """
 
+from configs import default
 from configs import toy_ring
 
 
 def get_config(arg=None):
   # The ':mbstd' variant (default.apply_variant) built in: every mode, evenly.
-  config = toy_ring.default.apply_variant(toy_ring.recipe('grid25'), 'mbstd')
+  config = default.apply_variant(toy_ring.recipe('grid25'), 'mbstd')
   config.num_train_steps = 40_000  # The ring's 20,000: 92.1% high quality over 3 seeds.
-  return toy_ring.default.apply_variant(toy_ring.smoke_widths(config, arg), arg)
+  return default.apply_variant(toy_ring.smoke_widths(config, arg), arg)

@@ -65,25 +65,37 @@ def _reference_cases():
           'wgan_gp': (c3, (28, 28, 1), c3.d_steps_per_g_step), 'toy_ring': (c4, (2,), 1)}
 
 
+# Relative tolerance per case (of sum|x| per leaf; of each metric). The match was bitwise when
+# recorded, and float32 rounding changes elsewhere (layer or normalization refactors, another
+# CPU's vector width) stay below 1e-7 for the three cases with one D step per G step. WGAN-GP
+# runs 15 critic updates with double backprop through the convolutions, and Adam turns
+# rounding-level gradients (biases before LayerNorm) into full-size updates: on an AVX-512
+# machine its leaves differ from the recording by up to 6e-3 of sum|x| and its metrics by up to
+# 3e-3 (measured 2026-11-27), so its tolerance is 3e-2. That still fails a real change: a 10%
+# lower penalty weight moves leaves by 0.19, no penalty or 4 critic steps instead of 5 by ~1.
+_STATE_RTOL = {'dcgan': 1e-6, 'dcgan_ema_fresh': 1e-6, 'wgan_gp': 3e-2, 'toy_ring': 1e-6}
+_METRIC_RTOL = {'dcgan': 1e-5, 'dcgan_ema_fresh': 1e-5, 'wgan_gp': 3e-2, 'toy_ring': 1e-5}
+
+
 @pytest.mark.parametrize('case', ['dcgan', 'dcgan_ema_fresh', 'wgan_gp', 'toy_ring'])
 def test_generic_step_reproduces_the_old_step(case):
   """Parameters, optimizer states, BatchNorm statistics and EMA after 3 steps equal those the
   step had before it was made generic over objectives (recorded by the old code, 2026-11-25).
-  Per leaf, sum(x), sum|x| and sum(x^2) agree to 1e-6 of sum|x| (of sum(x^2) for the last):
-  the match was bitwise when recorded, and float32 rounding changes elsewhere (layer or
-  normalization refactors) stay below 1e-7; a changed key split, loss term or update order
-  moves them by 1e-3 or more."""
+  Per leaf, sum(x), sum|x| and sum(x^2) agree to _STATE_RTOL[case] of sum|x| (of sum(x^2) for
+  the last); a changed key split, loss term or update order moves them by 1e-1 or more."""
   expected_state, expected_metrics = json.load(open(REFERENCE))[case]
   config, data_shape, n_critic = _reference_cases()[case]
   state, metrics = _run(config, data_shape, n_critic)
   assert sorted(state) == sorted(expected_state)
+  rtol = _STATE_RTOL[case]
   for leaf, (total, abs_total, squares) in expected_state.items():
-    scale = 1e-6 * max(abs_total, 1e-30)
+    scale = rtol * max(abs_total, 1e-30)
     np.testing.assert_allclose(state[leaf][:2], [total, abs_total], rtol=0, atol=scale,
                                err_msg=leaf)
-    np.testing.assert_allclose(state[leaf][2], squares, rtol=1e-6, err_msg=leaf)
+    np.testing.assert_allclose(state[leaf][2], squares, rtol=rtol, err_msg=leaf)
   for name, value in expected_metrics.items():
-    np.testing.assert_allclose(metrics[name], value, rtol=1e-5, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(metrics[name], value, rtol=_METRIC_RTOL[case], atol=1e-7,
+                               err_msg=name)
 
 
 def test_unknown_objective_lists_the_valid_ones():

@@ -16,7 +16,6 @@ from gan_jax import models, objectives, overrides, parallel
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax.objectives import cyclegan as cyclegan_lib
-from gan_jax.objectives import pix2pix as pix2pix_lib
 from tests import helpers
 
 REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'train_step_reference.json')

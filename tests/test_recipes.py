@@ -113,6 +113,20 @@ def test_sngan_resnet_variant():
   assert (c.optim.d.adam.b1, c.optim.d.adam.b2) == (0.0, 0.9)
 
 
+def test_stylegan2_r1_and_ada_switch():
+  """R1 gamma 30 (at 0.01 the recipe collapsed, docs/stylegan2.md); ADA off by default and
+  switched on by `:augment.name=ada` with the recorded options, which the step accepts."""
+  from gan_jax import augment  # pylint: disable=g-import-not-at-top
+  from gan_jax import train_step  # pylint: disable=g-import-not-at-top
+  c = load('stylegan2')
+  assert c.objective.stylegan2.r1_gamma == 30.0 and c.objective.stylegan2.r1_interval == 16
+  assert train_step.ada_settings(c) is None
+  c = load('stylegan2', 'augment.name=ada')
+  assert train_step.ada_settings(c) is not None
+  augment.check_ada_options(**c.augment.options)
+  assert dict(c.augment.options) == dict(policy='bgc', target=0.6, speed_images=100_000)
+
+
 @pytest.mark.parametrize('name', ['wgan_gp', 'sngan'])
 def test_penalized_critics_treat_examples_independently(name):
   """d D(x_i) / d x_j = 0 for i != j: no BatchNorm in these critics (with it, it is not)."""

@@ -417,7 +417,8 @@ def main(argv=None):
         f'{len(os.sched_getaffinity(0))} cores available; kernel-gradient autotuning '
         f'{"on" if conv_kernels.autotune_enabled() else "off"} ({conv_kernels.AUTOTUNE_ENV})')
   if layers.AUTO in args.impl:
-    print(f"'{layers.AUTO}' is {layers.resolve_implementation(layers.AUTO)!r} here")
+    print(f"'{layers.AUTO}' is {layers.resolve_implementation(layers.AUTO)!r} here (per layer "
+          "shape: layers.auto_form picks 'matmul' for small maps)")
   peak = None
   if args.mode in ('train_step', 'ops'):
     peak = measure_peak_flops(args.device)

@@ -6,8 +6,8 @@ r"""pix2pix throughput: the gan_jax train step against the PyTorch peer, in one 
   python -m benchmarks.pix2pix_throughput --impl auto xla       # U-Net/PatchGAN conv forms
   python -m benchmarks.pix2pix_throughput --mode parts          # G, D: fwd and fwd+bwd
   python -m benchmarks.pix2pix_throughput --mode layers         # every conv: fwd, dX, dW
-  XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
-    python -m benchmarks.pix2pix_throughput --threads 1 --clock cpu   # one thread each, CPU s
+  taskset -c 0 python -m benchmarks.pix2pix_throughput --threads 1 --clock cpu  # one thread
+                                                                # each (one core), CPU s
 
 Modes:
   train_step (default): one jitted gan_jax step (`make_train_step` of `configs/pix2pix.py`,
@@ -58,7 +58,7 @@ from gan_jax.models import conv_kernels, layers
 
 # 'wall': elapsed time. 'cpu': CPU seconds of the whole process (every thread), which other
 # processes' load does not inflate: with one thread per framework (torch --threads 1, XLA
-# single-threaded, see benchmarks/README.md) it is each one's compute time.
+# on one core via `taskset -c 0`, see benchmarks/README.md) it is each one's compute time.
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 
@@ -312,7 +312,9 @@ def bench_layers(args):
     flat = {(impl, op_name): fn for impl, ops in rows.items() for op_name, fn in ops.items()}
     med = _interleaved(flat, args.repeats, CLOCKS[args.clock])
     kind = 'conv_t' if transposed else 'conv'
-    print(f'{net} {name:6s} {kind:6s} {h}x{w}x{cin} -> {ho}x{ho}x{cout} (k{k} s{s} p{p})')
+    auto = layers.auto_form((n, h, w, cin), k, s, p, cout, transposed=transposed)
+    print(f'{net} {name:6s} {kind:6s} {h}x{w}x{cin} -> {ho}x{ho}x{cout} (k{k} s{s} p{p}); '
+          f"'auto' computes it as {auto}")
     for impl, ops in rows.items():
       t = {o: med[(impl, o)] * 1e3 for o in ops}
       totals[impl] = totals.get(impl, 0.0) + sum(t.values())
@@ -349,7 +351,8 @@ def main(argv=None):
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}, '
         f'{len(os.sched_getaffinity(0))} cores; load average {_fmt(_load())}; '
         f'OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY")}; {args.clock} clock; '
-        f"'auto' is {layers.resolve_implementation(layers.AUTO)!r} here; kernel-gradient "
+        f"'auto' is {layers.resolve_implementation(layers.AUTO)!r} here (per layer shape: "
+        f"layers.auto_form); kernel-gradient "
         f'autotuning {"on" if conv_kernels.autotune_enabled() else "off"}')
   if args.mode == 'train_step':
     return bench_train_step(args)

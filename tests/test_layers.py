@@ -37,6 +37,8 @@ CONFIGS = [
     ('k3s1p1', (5, 5), 3, 1, 1, 2, 3),        # Stride 1 on a real map.
     ('k4s2p2', (5, 5), 4, 2, 2, 2, 2),        # Padding that crops a whole tap row.
     ('k4s2p1_1x1', (1, 1), 4, 2, 1, 3, 2),    # 1x1 input with padding.
+    ('k4s2p1_2x2', (2, 2), 4, 2, 1, 6, 3),    # A U-Net's innermost decoder layer.
+    ('k4s2p1_to_1', (4, 4), 4, 2, 1, 9, 1),   # C_in > s*s*C_out (an image output layer).
 ]
 
 
@@ -160,7 +162,9 @@ def test_dcgan_generator_same_for_every_implementation():
 CONV_CONFIGS = [('k4s2p1', 8, 4, 2, 1, 3, 4), ('k7s1p0', 7, 7, 1, 0, 5, 1),
                 ('k3s2p1_odd', 9, 3, 2, 1, 2, 3), ('k4s2p1_odd', 7, 4, 2, 1, 3, 2),
                 ('k5s2p2', 8, 5, 2, 2, 2, 3), ('k4s3p1', 12, 4, 3, 1, 2, 3),
-                ('k2s2p0', 6, 2, 2, 0, 3, 2)]
+                ('k2s2p0', 6, 2, 2, 0, 3, 2),
+                ('k4s2p1_to_1x1', 2, 4, 2, 1, 3, 4),   # U-Net innermost: central taps only.
+                ('k4s2p1_to_2x2', 4, 4, 2, 1, 3, 4)]
 FAST_CONV_IMPLEMENTATIONS = sorted(set(layers.CONV_IMPLEMENTATIONS) - {'xla', layers.AUTO})
 
 
@@ -313,6 +317,36 @@ def test_auto_resolves_by_backend(monkeypatch, backend, expected):
     variables = module.init(jax.random.PRNGKey(0), x)
     jaxpr = str(jax.make_jaxpr(lambda v: module.apply(v, x))(variables))
     assert ('custom_vjp' in jaxpr) == (expected == 'space_to_depth'), (backend, jaxpr)
+
+
+# (strided?, input side, stride, C_in, C_out, the form 'auto' picks on the CPU)
+AUTO_CASES = [
+    (True, 8, 2, 8, 8, 'space_to_depth'),   # 4x4 output.
+    (True, 4, 2, 8, 8, 'matmul'),           # 2x2 output: a U-Net's inner encoder layer.
+    (True, 2, 2, 8, 8, 'matmul'),           # 1x1 output (a dense matmul).
+    (False, 4, 2, 8, 8, 'space_to_depth'),  # 4x4 input, C_in <= s*s*C_out.
+    (False, 2, 2, 8, 8, 'matmul'),          # 2x2 input: a U-Net's inner decoder layer.
+    (False, 8, 2, 8, 1, 'matmul'),          # C_in > s*s*C_out: G's output layer.
+]
+
+
+@pytest.mark.parametrize('strided, side, stride, cin, cout, expected', AUTO_CASES)
+def test_auto_picks_the_form_per_shape(monkeypatch, strided, side, stride, cin, cout, expected):
+  x_shape = (2, side, side, cin)
+  assert layers.auto_form(x_shape, 4, stride, 1, cout, transposed=not strided,
+                          backend='cpu') == expected
+  assert layers.auto_form(x_shape, 4, stride, 1, cout, transposed=not strided,
+                          backend='gpu') == 'xla'
+  # The module computes that form: the same function and gradients as the named form.
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')
+  cls = layers.Conv2D if strided else layers.ConvTranspose2D
+  x = jnp.asarray(np.random.default_rng(3).standard_normal(x_shape), jnp.float32)
+  auto, named = (cls(cout, 4, stride, 1, implementation=i) for i in ('auto', expected))
+  variables = auto.init(jax.random.PRNGKey(0), x)
+  jaxprs = [str(jax.make_jaxpr(jax.grad(lambda v, m=m: jnp.sum(m.apply(v, x) ** 2)))(variables))
+            for m in (auto, named)]
+  assert jaxprs[0] == jaxprs[1]
+  assert ('custom_vjp' in jaxprs[0]) == (expected == 'space_to_depth')
 
 
 def _dcgan_jvp_dot_test(image_size=16):

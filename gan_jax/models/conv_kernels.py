@@ -17,6 +17,10 @@ Transposed convolution (k, stride s, PyTorch padding p; output (H - 1) * s - 2 *
 * `conv_transpose_phase_matmul`: the same with the convolution as im2col + one matmul.
 * `conv_transpose_xla_matmul_grad`: XLA's forward and input gradient; a `jax.custom_vjp`
   kernel gradient as k*k strided slices of the cotangent and one matmul.
+* `conv_transpose_col2im`: one matmul of the input with the kernel as a
+  (C_in, J*J*s*s*C_out) matrix, the J*J block offsets shifted into place and added (col2im),
+  depth-to-space. `conv_im2col` is the strided convolution as im2col + one matmul. Plain
+  autodiff; the fastest on small maps.
 * `conv_transpose_space_to_depth`: the adjoint of a strided convolution, computed as a
   stride-1 J x J convolution in space-to-depth space (no zeros multiplied); see
   "Space-to-depth forms" below. `conv_space_to_depth` is the strided convolution of the
@@ -24,7 +28,8 @@ Transposed convolution (k, stride s, PyTorch padding p; output (H - 1) * s - 2 *
 
 The custom-VJP forms support reverse mode to any order (grad of grad) but not forward mode
 (`jax.jvp`, `jax.jacfwd`): use XLA's or the phase forms there. In all transposed forms but
-'xla', a 1x1 input (the DCGAN projection from z) is one dense matmul.
+'xla', a 1x1 input (the DCGAN projection from z) is one dense matmul; in all strided forms but
+'xla', so is a 1x1 output (a U-Net's innermost layer).
 
 Kernel gradient of the space-to-depth pair, chosen per layer shape. Three forms compute
 dL/dW of `conv_xla(x, ., s, p)` for a cotangent g (KERNEL_GRADS): 'im2col' (k*k strided
@@ -164,6 +169,23 @@ def _dense_from_1x1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
   return y.reshape(x.shape[0], out, out, cout)
 
 
+def _dense_to_1x1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """A strided convolution whose output is 1x1 (a U-Net's innermost layer: 2x2 -> 1x1): its
+  one output pixel reads input pixel (i, j) through tap (i + p, j + p), so it is one matmul
+  of the flattened input with those taps. Any stride; plain autodiff (every order, forward
+  mode too) gives matmul gradients."""
+  k, _, cin, cout = kernel.shape
+  n, h, w, _ = x.shape
+  hv, wv = min(h, k - padding), min(w, k - padding)
+  taps = kernel[padding:padding + hv, padding:padding + wv].reshape(hv * wv * cin, cout)
+  y = jnp.dot(x[:, :hv, :wv].reshape(n, hv * wv * cin), taps)
+  return y.reshape(n, 1, 1, cout)
+
+
+def _output_is_1x1(x: jax.Array, kernel_size: int, stride: int, padding: int) -> bool:
+  return all((size + 2 * padding - kernel_size) // stride + 1 == 1 for size in x.shape[1:3])
+
+
 def _phase_common(x, kernel, stride, padding):
   _, h, w, _ = x.shape
   k = kernel.shape[0]
@@ -271,8 +293,67 @@ def conv_transpose_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
   return _conv_transpose_xla_matmul_grad(x, kernel, stride, padding)
 
 
-# `conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported).
-conv_xla_matmul_grad = _with_kernel_grad(conv_xla, conv_kernel_grad_im2col)
+_conv_xla_matmul_grad = _with_kernel_grad(conv_xla, conv_kernel_grad_im2col)
+
+
+def conv_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
+                         padding: int) -> jax.Array:
+  """`conv_xla` whose kernel gradient is im2col + matmul (forward mode unsupported); a 1x1
+  output is one dense matmul."""
+  if _output_is_1x1(x, kernel.shape[0], stride, padding):
+    return _dense_to_1x1(x, kernel, padding)
+  return _conv_xla_matmul_grad(x, kernel, stride, padding)
+
+
+# ---------------------------------------------------------------------------------------
+# Matmul forms for small maps (a U-Net's inner layers): the strided convolution as im2col
+# (k*k strided slices of the padded input on the channel axis) times the kernel as one
+# (k*k*C_in, C_out) matrix; the transposed convolution as one product of the input with the
+# kernel as a (C_in, k*k*C_out) matrix, whose k*k tap maps are then placed at stride s and
+# added (col2im) before the padding is cropped. Both read the kernel with its output
+# channels innermost, so preparing it moves whole rows, and both are plain autodiff of
+# slices, pads, reshapes and one dot: every mode works (jvp, grad of grad) and the gradients
+# are matmuls too.
+# ---------------------------------------------------------------------------------------
+
+
+def conv_im2col(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """`conv_xla` as im2col + one matmul."""
+  if _output_is_1x1(x, kernel.shape[0], stride, padding):
+    return _dense_to_1x1(x, kernel, padding)
+  n, h, w, cin = x.shape
+  k, s, p = kernel.shape[0], stride, padding
+  ho, wo = ((size + 2 * p - k) // s + 1 for size in (h, w))
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  patches = jnp.concatenate(
+      [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
+                 (1, s, s, 1)) for a in range(k) for b in range(k)], axis=-1)
+  return jnp.dot(patches, kernel.reshape(k * k * cin, kernel.shape[-1]))
+
+
+def conv_transpose_col2im(x: jax.Array, kernel: jax.Array, stride: int,
+                          padding: int) -> jax.Array:
+  """`conv_transpose_xla` as one matmul + col2im. With the taps zero-padded to J*s per axis
+  (J = ceil(k / s)), tap a = s*m + r of input pixel i lands in output pixel s*(i + m) + r:
+  one product of x with the kernel as a (C_in, J*J*s*s*C_out) matrix, then its J*J block
+  offsets m shifted into place and added (s*s*C_out channels each), depth-to-space, and the
+  padding cropped."""
+  if x.shape[1] == 1 and x.shape[2] == 1:
+    return _dense_from_1x1(x, kernel, padding)
+  n, h, w, cin = x.shape
+  k, _, _, cout = kernel.shape
+  s, p = stride, padding
+  j = -(-k // s)
+  kb = jnp.pad(kernel, ((0, j * s - k), (0, j * s - k), (0, 0), (0, 0)))
+  kb = kb.reshape(j, s, j, s, cin, cout).transpose(4, 0, 2, 1, 3, 5)
+  phases = s * s * cout
+  product = jnp.dot(x, kb.reshape(cin, j * j * phases))  # (N, H, W, J*J*s*s*C_out)
+  y = sum(jnp.pad(product[..., (a * j + b) * phases:(a * j + b + 1) * phases],
+                  ((0, 0), (a, j - 1 - a), (b, j - 1 - b), (0, 0)))
+          for a in range(j) for b in range(j))
+  out_h, out_w = ((size - 1) * s - 2 * p + k for size in (h, w))
+  y = _depth_to_space(y, s, y.shape[1] * s, y.shape[2] * s)
+  return y[:, p:p + out_h, p:p + out_w]
 
 
 # ---------------------------------------------------------------------------------------
@@ -618,7 +699,10 @@ _conv_adjoint.defvjp(_conv_adjoint_fwd, _conv_adjoint_bwd)
 
 def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
                         padding: int) -> jax.Array:
-  """`conv_xla` with the input gradient and kernel gradient in space-to-depth form."""
+  """`conv_xla` with the input gradient and kernel gradient in space-to-depth form; a 1x1
+  output is one dense matmul."""
+  if _output_is_1x1(x, kernel.shape[0], stride, padding):
+    return _dense_to_1x1(x, kernel, padding)
   if stride == 1:
     return conv_xla(x, kernel, stride, padding)  # Nothing to gain: XLA's forms are direct.
   return _conv_s2d(x, kernel, stride, padding)

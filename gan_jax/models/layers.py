@@ -17,11 +17,16 @@ the autodiff modes differ:
 * 'space_to_depth': the fastest on CPU: stride-1 convolutions in space-to-depth space as a
   custom-VJP pair, with a kernel gradient timed per layer shape (see conv_kernels).
   Reverse mode of any order, no forward mode.
+* 'matmul': im2col + one matmul (strided), one matmul + col2im (transposed); plain autodiff,
+  every mode. The fastest on CPU for small maps (a U-Net's inner layers) and for a
+  transposed convolution to few channels.
 * 'phase', 'phase_matmul' (transposed only), 'xla_matmul_grad': earlier CPU forms.
-* 'auto' (DEFAULT_CONV_IMPLEMENTATION, DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION):
-  'space_to_depth' where `jax.default_backend()` is 'cpu', 'xla' elsewhere (GPU, TPU),
-  resolved when the layer is traced (`init` / `apply`, i.e. when the network function is
-  built), by `resolve_implementation`.
+* 'auto' (DEFAULT_CONV_IMPLEMENTATION, DEFAULT_CONV_TRANSPOSE_IMPLEMENTATION): 'xla' where
+  `jax.default_backend()` is not 'cpu' (GPU, TPU); on the CPU the form for the layer's
+  shapes, `auto_form`: 'matmul' for a small map (side <= MATMUL_MAX_SIDE) or a transposed
+  convolution with C_in > s*s*C_out, else 'space_to_depth'. Resolved when the layer is
+  traced (`init` / `apply`, i.e. when the network function is built).
+  `resolve_implementation('auto')` names the backend's family form ('space_to_depth' on CPU).
 """
 
 from typing import Any, Callable, ClassVar, Optional
@@ -49,16 +54,47 @@ def resolve_implementation(name: str, backend: Optional[str] = None,
   return cpu if backend == 'cpu' else 'xla'
 
 
+# On the CPU, 'auto' computes a layer whose small map (a strided convolution's output, a
+# transposed convolution's input) has a side of at most this many pixels in the 'matmul'
+# form, and every other layer in 'space_to_depth'. A U-Net's innermost layers are such
+# layers: the space-to-depth window there covers mostly padding (a 2x2 input's transposed
+# convolution computes a 3x3 block map for 2x2 outputs per block) and its kernel relayout
+# dominates; the matmul forms multiply only real taps. Measured on the 2-core CPU, one thread,
+# batch 32 (benchmarks/pix2pix_throughput.py --mode layers): U-Net 2x2x512 -> 4x4x128
+# forward 4.2 ms against 8.7, 4x4x128 -> 2x2x256 input gradient 2.5 against 5.3; at 4x4
+# and larger the two trade places layer by layer, and space-to-depth's gradients win.
+MATMUL_MAX_SIDE = 2
+
+
+def auto_form(x_shape: tuple[int, ...], kernel_size: int, stride: int, padding: int,
+              out_channels: int, transposed: bool, backend: Optional[str] = None) -> str:
+  """The implementation 'auto' computes a layer of these shapes in: 'xla' off the CPU; on
+  it 'matmul' for a small map with a side <= MATMUL_MAX_SIDE, else 'space_to_depth'."""
+  form = resolve_implementation(AUTO, backend)
+  if form == 'xla':
+    return form
+  if transposed:
+    side = min(x_shape[1:3])
+    if x_shape[-1] > stride * stride * out_channels:
+      return 'matmul'  # Few output channels: col2im adds less than the patches would copy.
+  else:
+    side = min((size + 2 * padding - kernel_size) // stride + 1 for size in x_shape[1:3])
+  return 'matmul' if side <= MATMUL_MAX_SIDE else form
+
+
 def conv_auto(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-  """`conv_kernels.conv_xla` in the implementation 'auto' resolves to."""
-  return CONV_IMPLEMENTATIONS[resolve_implementation(AUTO)](x, kernel, stride, padding)
+  """`conv_kernels.conv_xla` in the form `auto_form` picks for its shapes."""
+  form = auto_form(x.shape, kernel.shape[0], stride, padding, kernel.shape[-1],
+                   transposed=False)
+  return CONV_IMPLEMENTATIONS[form](x, kernel, stride, padding)
 
 
 def conv_transpose_auto(x: jax.Array, kernel: jax.Array, stride: int,
                         padding: int) -> jax.Array:
-  """`conv_kernels.conv_transpose_xla` in the implementation 'auto' resolves to."""
-  return CONV_TRANSPOSE_IMPLEMENTATIONS[resolve_implementation(AUTO)](x, kernel, stride,
-                                                                      padding)
+  """`conv_kernels.conv_transpose_xla` in the form `auto_form` picks for its shapes."""
+  form = auto_form(x.shape, kernel.shape[0], stride, padding, kernel.shape[-1],
+                   transposed=True)
+  return CONV_TRANSPOSE_IMPLEMENTATIONS[form](x, kernel, stride, padding)
 
 
 CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
@@ -66,6 +102,7 @@ CONV_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     'xla': conv_kernels.conv_xla,
     'xla_matmul_grad': conv_kernels.conv_xla_matmul_grad,
     'space_to_depth': conv_kernels.conv_space_to_depth,
+    'matmul': conv_kernels.conv_im2col,
 }
 CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     AUTO: conv_transpose_auto,
@@ -74,6 +111,7 @@ CONV_TRANSPOSE_IMPLEMENTATIONS: dict[str, Callable[..., jax.Array]] = {
     'phase_matmul': conv_kernels.conv_transpose_phase_matmul,
     'xla_matmul_grad': conv_kernels.conv_transpose_xla_matmul_grad,
     'space_to_depth': conv_kernels.conv_transpose_space_to_depth,
+    'matmul': conv_kernels.conv_transpose_col2im,
 }
 
 
@@ -109,7 +147,7 @@ class _SquareKernelConv(nn.Module):
     k = self.kernel_size
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     dtype = self.dtype or x.dtype
-    fn = self.IMPLEMENTATIONS[resolve_implementation(self.implementation)]
+    fn = self.IMPLEMENTATIONS[self.implementation]  # 'auto' picks its form per shape.
     y = fn(x.astype(dtype), kernel.astype(dtype), self.stride, self.padding)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)

@@ -69,14 +69,17 @@ MATMUL_MAX_SIDE = 2
 def auto_form(x_shape: tuple[int, ...], kernel_size: int, stride: int, padding: int,
               out_channels: int, transposed: bool, backend: Optional[str] = None) -> str:
   """The implementation 'auto' computes a layer of these shapes in: 'xla' off the CPU; on
-  it 'matmul' for a small map with a side <= MATMUL_MAX_SIDE, else 'space_to_depth'."""
+  it 'matmul' for a small map with a side <= MATMUL_MAX_SIDE or a transposed convolution
+  with C_in > s*s*C_out, else 'space_to_depth'."""
   form = resolve_implementation(AUTO, backend)
   if form == 'xla':
     return form
   if transposed:
     side = min(x_shape[1:3])
     if x_shape[-1] > stride * stride * out_channels:
-      return 'matmul'  # Few output channels: col2im adds less than the patches would copy.
+      # Few output channels (an image layer): one product and J*J shifted adds of s*s*C_out
+      # channels each (16x16x64 -> 32x32x1, fwd + both grads: 2.6 ms against 4.2).
+      return 'matmul'
   else:
     side = min((size + 2 * padding - kernel_size) // stride + 1 for size in x_shape[1:3])
   return 'matmul' if side <= MATMUL_MAX_SIDE else form

@@ -309,8 +309,10 @@ def conv_xla_matmul_grad(x: jax.Array, kernel: jax.Array, stride: int,
 # Matmul forms for small maps (a U-Net's inner layers): the strided convolution as im2col
 # (k*k strided slices of the padded input on the channel axis) times the kernel as one
 # (k*k*C_in, C_out) matrix; the transposed convolution as one product of the input with the
-# kernel as a (C_in, k*k*C_out) matrix, whose k*k tap maps are then placed at stride s and
-# added (col2im) before the padding is cropped. Both read the kernel with its output
+# kernel as a (C_in, J*J*s*s*C_out) matrix, whose J*J block offsets are then shifted into
+# place and added (col2im), depth-to-space, before the padding is cropped (taps zero-padded
+# to J*s per axis, J = ceil(k / s): a sum of J*J maps, not k*k, since each carries all s*s
+# output phases). Both read the kernel with its output
 # channels innermost, so preparing it moves whole rows, and both are plain autodiff of
 # slices, pads, reshapes and one dot: every mode works (jvp, grad of grad) and the gradients
 # are matmuls too.

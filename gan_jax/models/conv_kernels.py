@@ -71,6 +71,16 @@ logger = logging.getLogger(__name__)
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
 
+def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
+  """Output length of a strided convolution along an axis of `size` (symmetric padding)."""
+  return (size + 2 * padding - kernel_size) // stride + 1
+
+
+def conv_transpose_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
+  """Output length of a transposed convolution (PyTorch padding) along an axis of `size`."""
+  return (size - 1) * stride - 2 * padding + kernel_size
+
+
 def conv_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
   """y = conv(x, kernel), kernel (k, k, C_in, C_out) as flax nn.Conv, symmetric padding."""
   return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
@@ -116,7 +126,7 @@ def conv_transpose_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: in
 @functools.lru_cache(maxsize=None)
 def _phase_geometry(size: int, k: int, s: int, p: int):
   """Static tap table for one axis: (taps (J, s) with k meaning 'zero', J, Q, out, pads)."""
-  out = (size - 1) * s - 2 * p + k
+  out = conv_transpose_output_size(size, k, s, p)
   if out <= 0:
     raise ValueError(f'Transposed conv of size {size} with k={k}, s={s}, p={p} is empty.')
   offsets = {}
@@ -183,7 +193,7 @@ def _dense_to_1x1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
 
 
 def _output_is_1x1(x: jax.Array, kernel_size: int, stride: int, padding: int) -> bool:
-  return all((size + 2 * padding - kernel_size) // stride + 1 == 1 for size in x.shape[1:3])
+  return all(conv_output_size(size, kernel_size, stride, padding) == 1 for size in x.shape[1:3])
 
 
 def _phase_common(x, kernel, stride, padding):
@@ -245,16 +255,21 @@ def conv_transpose_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, str
   return dw.reshape(cin, k, k, cout).transpose(1, 2, 0, 3)
 
 
+def _im2col(x: jax.Array, k: int, s: int, p: int) -> jax.Array:
+  """(N, H_o, W_o, k*k*C): the k*k strided slices of x padded by p, tap-major on channels."""
+  n, h, w, cin = x.shape
+  ho, wo = (conv_output_size(size, k, s, p) for size in (h, w))
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  return jnp.concatenate(
+      [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
+                 (1, s, s, 1)) for a in range(k) for b in range(k)], axis=-1)
+
+
 def conv_kernel_grad_im2col(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
                             padding: int) -> jax.Array:
   """Kernel gradient of `conv_xla` for cotangent g: im2col of x, then one matmul."""
-  n, _, _, cin = x.shape
-  _, ho, wo, cout = g.shape
-  k, s, p = kernel_size, stride, padding
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  slices = [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
-                      (1, s, s, 1)) for a in range(k) for b in range(k)]
-  patches = jnp.concatenate(slices, axis=-1).reshape(n * ho * wo, k * k * cin)
+  cin, (n, ho, wo, cout), k = x.shape[-1], g.shape, kernel_size
+  patches = _im2col(x, k, stride, padding).reshape(n * ho * wo, k * k * cin)
   return jnp.dot(patches.T, g.reshape(n * ho * wo, cout)).reshape(k, k, cin, cout)
 
 
@@ -323,14 +338,8 @@ def conv_im2col(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> j
   """`conv_xla` as im2col + one matmul."""
   if _output_is_1x1(x, kernel.shape[0], stride, padding):
     return _dense_to_1x1(x, kernel, padding)
-  n, h, w, cin = x.shape
-  k, s, p = kernel.shape[0], stride, padding
-  ho, wo = ((size + 2 * p - k) // s + 1 for size in (h, w))
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  patches = jnp.concatenate(
-      [lax.slice(xp, (0, a, b, 0), (n, a + s * (ho - 1) + 1, b + s * (wo - 1) + 1, cin),
-                 (1, s, s, 1)) for a in range(k) for b in range(k)], axis=-1)
-  return jnp.dot(patches, kernel.reshape(k * k * cin, kernel.shape[-1]))
+  k, _, cin, cout = kernel.shape
+  return jnp.dot(_im2col(x, k, stride, padding), kernel.reshape(k * k * cin, cout))
 
 
 def conv_transpose_col2im(x: jax.Array, kernel: jax.Array, stride: int,
@@ -353,7 +362,7 @@ def conv_transpose_col2im(x: jax.Array, kernel: jax.Array, stride: int,
   y = sum(jnp.pad(product[..., (a * j + b) * phases:(a * j + b + 1) * phases],
                   ((0, 0), (a, j - 1 - a), (b, j - 1 - b), (0, 0)))
           for a in range(j) for b in range(j))
-  out_h, out_w = ((size - 1) * s - 2 * p + k for size in (h, w))
+  out_h, out_w = (conv_transpose_output_size(size, k, s, p) for size in (h, w))
   y = _depth_to_space(y, s, y.shape[1] * s, y.shape[2] * s)
   return y[:, p:p + out_h, p:p + out_w]
 
@@ -380,7 +389,7 @@ def conv_transpose_col2im(x: jax.Array, kernel: jax.Array, stride: int,
 def _conv_geometry(size: int, k: int, s: int, p: int):
   """For one axis of a conv input of `size`: (out, J, pad_lo, pad_hi) such that the padded
   input has exactly (out + J - 1) * s entries (pad_hi may be negative: a crop)."""
-  out = (size + 2 * p - k) // s + 1
+  out = conv_output_size(size, k, s, p)
   if out <= 0:
     raise ValueError(f'Convolution of size {size} with k={k}, s={s}, p={p} is empty.')
   j = -(-k // s)
@@ -719,7 +728,7 @@ def conv_transpose_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int,
   if stride == 1:
     return conv_transpose_xla(x, kernel, stride, padding)
   k = kernel.shape[0]
-  out_hw = tuple((size - 1) * stride - 2 * padding + k for size in x.shape[1:3])
+  out_hw = tuple(conv_transpose_output_size(size, k, stride, padding) for size in x.shape[1:3])
   # The transposed conv C_in -> C_out is the adjoint of the conv C_out -> C_in whose kernel
   # is this one with the channel axes swapped.
   return _conv_adjoint(x, kernel.transpose(0, 1, 3, 2), stride, padding, out_hw)

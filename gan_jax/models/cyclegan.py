@@ -140,8 +140,7 @@ class UpConv(nn.Module):
     dtype = self.dtype or x.dtype
     kernel = self.param('kernel', weight_init, (3, 3, x.shape[-1], self.features))
     kernel4 = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
-    impl = layers.CONV_TRANSPOSE_IMPLEMENTATIONS[
-        layers.resolve_implementation(self.implementation)]
+    impl = layers.CONV_TRANSPOSE_IMPLEMENTATIONS[self.implementation]  # 'auto': per shape.
     y = impl(x.astype(dtype), kernel4.astype(dtype), 2, 1)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(dtype)

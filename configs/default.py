@@ -283,6 +283,11 @@ def get_config() -> ml_collections.ConfigDict:
       # After each D conv but the first: 'batch' (DCGAN), 'layer' (WGAN-GP's critic) or
       # 'none'. Gradient penalties need 'layer' or 'none'.
       d_normalization='batch',
+      # Biases in every D layer (convolutions, hidden Dense, logit); DCGAN's have none, as
+      # BatchNorm follows. Without biases or normalization D is positively homogeneous,
+      # D(a x) = a D(x) for a > 0, so an all-zero (grey) image scores exactly 0 whatever D
+      # learns: set it with d_normalization='none' (SNGAN's D has biases).
+      d_bias=False,
       # Hidden fully connected layers (0: none): G's Dense -> BN -> ReLU before the
       # projection, D's Dense -> norm -> LeakyReLU after the last conv (the logit and the
       # heads read it). InfoGAN's MNIST nets use 1,024 in both (configs/infogan.py).

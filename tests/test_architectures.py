@@ -105,6 +105,32 @@ def test_dcgan_defaults_unchanged():
   assert _sigma_count(d_vars) == 0
 
 
+def test_dcgan_d_bias_breaks_positive_homogeneity():
+  """Without biases or normalization D(a x) = a D(x), so D(0) = 0 whatever its weights (a
+  grey image scores 0); model.dcgan.d_bias adds a bias to every D layer and lifts that."""
+  x = jax.random.uniform(jax.random.key(3), (3, 28, 28, 1), minval=-1.0, maxval=1.0)
+  out = {}
+  for bias in (False, True):
+    net = _net('dcgan', (28, 28, 1), g_width=4, d_width=4, d_spectral_norm=True,
+               **{'dcgan.d_normalization': 'none', 'dcgan.d_bias': bias})
+    d_vars = net.discriminator_init(jax.random.key(1))
+    # Give the biases (zero at init) values, as training would.
+    d_vars = jax.tree_util.tree_map_with_path(
+        lambda p, v: v + 0.1 if jax.tree_util.keystr(p).endswith("['bias']") else v, d_vars)
+    biases = [jax.tree_util.keystr(p) for p, _ in
+              jax.tree_util.tree_flatten_with_path(d_vars['params'])[0]
+              if jax.tree_util.keystr(p).endswith("['bias']")]
+    assert len(biases) == (3 if bias else 0), biases  # down0, down1, logit.
+    apply = lambda v: net.discriminator_apply(d_vars, v, train=False)[0]
+    out[bias] = (apply(jnp.zeros_like(x)), apply(x), apply(2.0 * x))
+  zero, d1, d2 = out[False]
+  np.testing.assert_allclose(zero, 0.0, atol=1e-7)
+  np.testing.assert_allclose(d2, 2.0 * d1, rtol=1e-5, atol=1e-6)
+  zero, d1, d2 = out[True]
+  assert np.all(np.abs(zero) > 1e-3), zero
+  assert not np.allclose(d2, 2.0 * d1, rtol=1e-3)
+
+
 def test_mlp_linear_output_is_unbounded():
   net = _net('mlp', (2,), **{'mlp.output_activation': 'linear', 'mlp.g_hidden': (8,)})
   g_vars = net.generator_init(jax.random.PRNGKey(0))

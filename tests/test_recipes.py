@@ -41,6 +41,10 @@ EXPECTED = {  # The settings each recipe's docstring promises.
                     n_critic=5, opt='adam', lr=1e-4, betas=(0.0, 0.9), d_norm='layer'),
     'lsgan': dict(loss='least_squares', model='dcgan'),
     'sngan': dict(loss='hinge', model='dcgan', d_sn=True, d_norm='none'),
+    # D without biases and normalization scores a grey image 0 whatever it learns (the
+    # recipe's failure until it set d_bias); the projection reads a hidden Dense layer.
+    'sngan_projection': dict(loss='hinge', model='dcgan', d_sn=True, d_norm='none',
+                             d_bias=True, d_fc_width=512, conditioning=('cbn', 'projection')),
     'toy_ring': dict(loss='non_saturating', model='mlp', data='ring8'),
     'toy_grid': dict(loss='non_saturating', model='mlp', data='grid25'),
     'stylegan2': dict(loss='non_saturating', model='stylegan2', opt='adam', lr=0.0025,
@@ -103,6 +107,11 @@ def test_recipe_settings(name):
     assert c.model.dcgan.d_normalization == want['d_norm']
   if 'd_sn' in want:
     assert c.model.d_spectral_norm
+  for field in ('d_bias', 'd_fc_width'):
+    if field in want:
+      assert c.model.dcgan[field] == want[field], field
+  if 'conditioning' in want:
+    assert (c.model.g_conditioning, c.model.d_conditioning) == want['conditioning']
   if 'data' in want:
     assert c.dataset.name == want['data'] and c.model.mlp.output_activation == 'linear'
 

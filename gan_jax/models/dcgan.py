@@ -26,6 +26,11 @@ Config fields (configs/default.py holds the defaults; the defaults give the netw
     flax's `nn.SpectralNorm` (Miyato et al. 2018; kernel reshaped to (k*k*C_in, C_out),
     `spectral_norm_steps` power iterations per call, u and sigma in 'batch_stats', updated
     only when train=True). BatchNorm layers are kept.
+  model.dcgan.d_bias: a bias in every D convolution and Dense (default off: DCGAN's D has
+    none, BatchNorm follows). Without biases or normalization ('none') D is positively
+    homogeneous, D(a x) = a D(x) for a > 0: an all-zero (grey) image scores exactly 0, so
+    under the hinge loss G can hold D's fake logit at 0 by drawing grey (the failure of
+    configs/sngan_projection.py before it set d_bias).
   model.d_dropout: dropout rate after each LeakyReLU of D (rng name 'dropout').
   model.compute_dtype: 'bfloat16' computes convolutions in bfloat16 (float32 params).
   model.g_conditioning ('concat': [z, E[y]] into the first layer; 'cbn': every BN of G
@@ -126,6 +131,7 @@ class DCGANDiscriminator(nn.Module):
   conditioning: cond_lib.Conditioning = cond_lib.UNCONDITIONAL
   minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
   fc_width: int = 0  # > 0: Dense(fc_width) -> norm -> LeakyReLU = phi(x) (InfoGAN's).
+  use_bias: bool = False  # Biases in every conv / Dense (model.dcgan.d_bias).
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -138,7 +144,7 @@ class DCGANDiscriminator(nn.Module):
       x = cond_lib.concat_label_map(x, labels, cond)
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
     for i in range(stages):
-      conv = layers.Conv2D(self.width * 2 ** i, 4, 2, 1, use_bias=False,
+      conv = layers.Conv2D(self.width * 2 ** i, 4, 2, 1, use_bias=self.use_bias,
                            implementation=self.conv_impl, kernel_init=dcgan_weight_init,
                            dtype=self.dtype, name=f'down{i}')
       x = layers.apply_layer(conv, x, **sn)
@@ -151,7 +157,7 @@ class DCGANDiscriminator(nn.Module):
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, name=f'dropout{i}')(x, deterministic=not train)
     if self.fc_width:
-      fc = nn.Dense(self.fc_width, use_bias=False, kernel_init=dcgan_weight_init,
+      fc = nn.Dense(self.fc_width, use_bias=self.use_bias, kernel_init=dcgan_weight_init,
                     dtype=self.dtype, name='fc')
       h = minibatch_lib.apply(x, self.minibatch, self.axis_name)
       h = layers.apply_layer(fc, h.reshape(x.shape[0], -1), **sn)
@@ -160,13 +166,13 @@ class DCGANDiscriminator(nn.Module):
                                    scale_init=norm_lib.bn_scale_init,
                                    name='fc_norm')(h[:, None, None, :])[:, 0, 0, :]
       features = nn.leaky_relu(h, 0.2)  # phi(x), shared by the logit and the heads.
-      logit = nn.Dense(1, use_bias=False, kernel_init=dcgan_weight_init, dtype=self.dtype,
-                       name='logit')
+      logit = nn.Dense(1, use_bias=self.use_bias, kernel_init=dcgan_weight_init,
+                       dtype=self.dtype, name='logit')
       logit = layers.apply_layer(logit, features, **sn)
       projection_features = features
     else:
       features = x.reshape(x.shape[0], -1)  # phi(x): the logit conv is a Dense on it.
-      logit = nn.Conv(1, (base, base), padding='VALID', use_bias=False,
+      logit = nn.Conv(1, (base, base), padding='VALID', use_bias=self.use_bias,
                       kernel_init=dcgan_weight_init, dtype=self.dtype, name='logit')
       logit = layers.apply_layer(logit, minibatch_lib.apply(x, self.minibatch, self.axis_name),
                                  **sn)
@@ -212,6 +218,6 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                               normalization=own.d_normalization, conv_impl=own.conv_impl,
                               conditioning=cond,
                               minibatch=minibatch_lib.from_config(model_config),
-                              fc_width=fc_widths[1])
+                              fc_width=fc_widths[1], use_bias=bool(own.get('d_bias', False)))
 
   return make_generator, make_discriminator

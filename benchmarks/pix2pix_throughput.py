@@ -285,7 +285,8 @@ def bench_layers(args):
         f'{args.repeats}, interleaved); load {_fmt(_load())} ===')
   totals = {}
   for net, name, transposed, (n, cin, h, w), cout, k, s, p in _conv_specs(trainer):
-    ho = (h - 1) * s - 2 * p + k if transposed else (h + 2 * p - k) // s + 1
+    ho = (conv_kernels.conv_transpose_output_size if transposed else
+          conv_kernels.conv_output_size)(h, k, s, p)
     key = jax.random.PRNGKey(0)
     x = jax.random.normal(key, (n, h, w, cin))
     kernel = 0.02 * jax.random.normal(key, (k, k, cin, cout))

@@ -114,12 +114,12 @@ def test_dcgan_d_bias_breaks_positive_homogeneity():
     net = _net('dcgan', (28, 28, 1), g_width=4, d_width=4, d_spectral_norm=True,
                **{'dcgan.d_normalization': 'none', 'dcgan.d_bias': bias})
     d_vars = net.discriminator_init(jax.random.key(1))
+    is_bias = lambda path: jax.tree_util.keystr(path).endswith("['bias']")
     # Give the biases (zero at init) values, as training would.
     d_vars = jax.tree_util.tree_map_with_path(
-        lambda p, v: v + 0.1 if jax.tree_util.keystr(p).endswith("['bias']") else v, d_vars)
+        lambda p, v: v + 0.1 if is_bias(p) else v, d_vars)
     biases = [jax.tree_util.keystr(p) for p, _ in
-              jax.tree_util.tree_flatten_with_path(d_vars['params'])[0]
-              if jax.tree_util.keystr(p).endswith("['bias']")]
+              jax.tree_util.tree_flatten_with_path(d_vars['params'])[0] if is_bias(p)]
     assert len(biases) == (3 if bias else 0), biases  # down0, down1, logit.
     apply = lambda v: net.discriminator_apply(d_vars, v, train=False)[0]
     out[bias] = (apply(jnp.zeros_like(x)), apply(x), apply(2.0 * x))

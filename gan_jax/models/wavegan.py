@@ -52,6 +52,7 @@ import ml_collections
 import numpy as np
 from jax import lax
 
+from gan_jax.models import conv_kernels
 from gan_jax.models import layers
 from gan_jax.models import options
 
@@ -106,7 +107,7 @@ def conv1d_matmul(x: jax.Array, kernel: jax.Array, stride: int, padding: int) ->
   n, length, cin = x.shape
   k, _, cout = kernel.shape
   s = stride
-  out = (length + 2 * padding - k) // s + 1
+  out = conv_kernels.conv_output_size(length, k, s, padding)
   taps = -(-k // s)
   rows = out + taps - 1
   right = rows * s - length - padding  # Zero-pad to rows * s samples (>= what is read).

@@ -72,8 +72,11 @@ def get_config() -> ml_collections.ConfigDict:
       # Class-conditional / InfoGAN protocol (gan_jax/conditional_evaluation.py; run by
       # launch/evaluate.py, not periodically): samples per class (or categorical code);
       # classifier seeds averaged by the Classification Accuracy Score and the augmentation
-      # experiment; the share of each real + generated minibatch drawn from the real digits.
-      classes=dict(num_per_class=1_000, classifier_seeds=3, real_fraction=0.5),
+      # experiment; the share of each real + generated minibatch drawn from the real digits;
+      # filter_generated: the augmentation arm keeps only the samples that a SmallCNN trained
+      # on the same small labelled set assigns to their requested class.
+      classes=dict(num_per_class=1_000, classifier_seeds=3, real_fraction=0.5,
+                   filter_generated=False),
   ))
   # Video metrics (gan_jax/metrics/video.py via gan_jax/modalities/video.py; Moving MNIST runs,
   # a frames run's clips being T consecutive independent samples): generated clips vs the

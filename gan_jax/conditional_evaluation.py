@@ -20,7 +20,9 @@ one FID uses):
 - with `augmentation=True`, the data-augmentation experiment: the same network trained on
   the run's real training set alone (dataset.split, limited by dataset.examples_per_class:
   the small labelled set the GAN was trained on) vs on that set plus the samples (each
-  minibatch eval.classes.real_fraction real), tested on the held-out split.
+  minibatch eval.classes.real_fraction real), tested on the held-out split; with
+  eval.classes.filter_generated, only the samples that the real-only SmallCNN (seed 0: the
+  same small labelled set, no other labels) assigns to their requested class join.
 
 Classifier-training arms use eval.classifier_steps Adam steps (batch 128) and average over
 eval.classes.classifier_seeds seeds (reported per seed too). Everything is a function of the
@@ -105,6 +107,19 @@ def _cached_trainer(config, images, labels, num_classes: int, steps: int, *,
   cache = evaluation.cache_dir(config.eval)
   return lambda seed: classifier_lib.cached_classifier(
       cache, name, images, labels, num_classes=num_classes, steps=steps, seed=seed)[0]
+
+
+def filter_by_classifier(variables, images, labels, num_classes: int):
+  """(images, labels, kept) with only the samples that the classifier `variables` assigns to
+  their label; kept = {'overall': share kept, 'per_class': [K]}."""
+  predicted = np.asarray(np.argmax(classifier_lib.classifier_features(variables, images)[1], -1))
+  keep = predicted == labels
+  if not keep.any():
+    raise ValueError('eval.classes.filter_generated kept no sample: the small-set classifier '
+                     'assigns none to its requested class; turn the filter off.')
+  per_class = [float(keep[labels == c].mean()) if np.any(labels == c) else float('nan')
+               for c in range(num_classes)]
+  return images[keep], labels[keep], {'overall': float(keep.mean()), 'per_class': per_class}
 
 
 def generate_per_class(networks, state, per_class: int, key, *, ema: bool):
@@ -239,22 +254,31 @@ def evaluate_classes(config: ml_collections.ConfigDict, networks, state, source,
     fraction = float(ccfg.real_fraction)
     if not 0 < fraction < 1:
       raise ValueError(f'eval.classes.real_fraction must be in (0, 1); got {fraction}.')
-    both_images = np.concatenate([small_images, gen_images])
-    both_labels = np.concatenate([small_labels, gen_labels])
-    weights = np.concatenate([np.full(len(small_images), fraction / len(small_images)),
-                              np.full(len(gen_images), (1 - fraction) / len(gen_images))])
     # The small set is the first examples_per_class of each class whatever the GAN's seed, so
     # this arm is cached too (the same for every seed of a GAN trained on it).
-    real_only = arm(small_images, small_labels, train=_cached_trainer(
+    small_trainer = _cached_trainer(
         config, small_images, small_labels, num_classes, steps,
-        per_class=int(config.dataset.get('examples_per_class', 0) or 0)))
+        per_class=int(config.dataset.get('examples_per_class', 0) or 0))
+    aug_images, aug_labels, kept = gen_images, gen_labels, None
+    if ccfg.get('filter_generated', False):
+      aug_images, aug_labels, kept = filter_by_classifier(small_trainer(seeds[0]), gen_images,
+                                                          gen_labels, num_classes)
+    both_images = np.concatenate([small_images, aug_images])
+    both_labels = np.concatenate([small_labels, aug_labels])
+    weights = np.concatenate([np.full(len(small_images), fraction / len(small_images)),
+                              np.full(len(aug_images), (1 - fraction) / len(aug_images))])
+    real_only = arm(small_images, small_labels, train=small_trainer)
     mixed = arm(both_images, both_labels, sampling_weights=weights)
     results['augmentation'] = {'real_only': real_only, 'real_plus_generated': mixed,
                                'gain': mixed['accuracy'] - real_only['accuracy']}
+    if kept is not None:
+      results['augmentation']['kept'] = kept
     protocol['augmentation'] = (
         f'SmallCNN trained on the run\'s {len(small_images)} real training digits '
-        f'({source.description}) alone vs with the {len(gen_images)} samples (minibatches '
-        f'{fraction:.0%} real); tested on the {len(test_images)} held-out digits; '
+        f'({source.description}) alone vs with the {len(aug_images)} samples '
+        + (f'(of {len(gen_images)}: those the real-only SmallCNN of seed {seeds[0]} assigns to '
+           'their requested class) ' if kept is not None else '')
+        + f'(minibatches {fraction:.0%} real); tested on the {len(test_images)} held-out digits; '
         f'{time.time() - t0:.0f} s')
   protocol['wall_time_s'] = dict(total=round(time.time() - t_start, 2), generate=round(t_gen, 2))
   results['protocol'] = protocol
@@ -282,5 +306,7 @@ def summary(results: dict) -> str:
   if 'augmentation' in results:
     a = results['augmentation']
     lines.append(f"augmentation: real only {arm(a['real_only'])}, real + generated "
-                 f"{arm(a['real_plus_generated'])} (gain {a['gain']:+.4f})")
+                 f"{arm(a['real_plus_generated'])} (gain {a['gain']:+.4f})"
+                 + (f"; {a['kept']['overall']:.1%} of the samples kept by the filter"
+                    if 'kept' in a else ''))
   return '\n'.join(lines)

@@ -96,6 +96,27 @@ def test_weighted_minibatches_draw_only_weighted_examples():
                                     sampling_weights=np.zeros(40))
 
 
+def test_filter_keeps_exactly_the_samples_the_classifier_agrees_with():
+  """eval.classes.filter_generated's selection: a sample stays iff the classifier's argmax is
+  its label; the shares kept per class against a numpy count."""
+  rng = np.random.default_rng(1)
+  images = rng.uniform(-1, 1, (60, 8, 8, 1)).astype(np.float32)
+  variables = classifier_lib.train_classifier(images, np.arange(60) % 3, num_classes=3,
+                                              steps=1, batch_size=16)
+  predicted = np.argmax(classifier_lib.classifier_features(variables, images)[1], -1)
+  agree = rng.uniform(size=60) < 0.6
+  labels = np.where(agree, predicted, (predicted + 1) % 3)
+  kept_images, kept_labels, kept = conditional_evaluation.filter_by_classifier(
+      variables, images, labels, 3)
+  np.testing.assert_array_equal(kept_images, images[agree])
+  np.testing.assert_array_equal(kept_labels, labels[agree])
+  assert kept['overall'] == pytest.approx(agree.mean())
+  expected = [agree[labels == c].mean() if np.any(labels == c) else np.nan for c in range(3)]
+  np.testing.assert_allclose(kept['per_class'], expected)  # nan (no sample) == nan
+  with pytest.raises(ValueError, match='filter_generated kept no sample'):
+    conditional_evaluation.filter_by_classifier(variables, images, (predicted + 1) % 3, 3)
+
+
 # ---- latents, grids -------------------------------------------------------------------------
 
 def _infogan_networks(categorical=3, continuous=2):
@@ -257,6 +278,12 @@ def test_short_conditional_run_samples_the_requested_class(acgan_run):
                                       - aug['real_only']['accuracy'])
   assert "held-out 'train[4000:]' (1000 digits)" in r['protocol']['held_out_check']
   assert 'ratio' in conditional_evaluation.summary(r)
+  config.eval.classes.filter_generated = True
+  f = conditional_evaluation.evaluate_classes(config, networks, state, source, num_per_class=30,
+                                              cas=False, augmentation=True)
+  kept = f['augmentation']['kept']['overall']
+  assert 0 < kept <= 1 and f'of {30 * 10}: those the real-only' in f['protocol']['augmentation']
+  assert f'{kept:.1%} of the samples kept' in conditional_evaluation.summary(f)
 
 
 @pytest.mark.slow

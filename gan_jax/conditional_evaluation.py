@@ -29,6 +29,7 @@ eval.classes.classifier_seeds seeds (reported per seed too). Everything is a fun
 run, the config and eval.seed.
 """
 
+import functools
 import time
 from typing import Callable, Optional
 
@@ -256,9 +257,10 @@ def evaluate_classes(config: ml_collections.ConfigDict, networks, state, source,
       raise ValueError(f'eval.classes.real_fraction must be in (0, 1); got {fraction}.')
     # The small set is the first examples_per_class of each class whatever the GAN's seed, so
     # this arm is cached too (the same for every seed of a GAN trained on it).
-    small_trainer = _cached_trainer(
+    # Memoized: the filter reads the seed-0 classifier that the real-only arm reads again.
+    small_trainer = functools.cache(_cached_trainer(
         config, small_images, small_labels, num_classes, steps,
-        per_class=int(config.dataset.get('examples_per_class', 0) or 0))
+        per_class=int(config.dataset.get('examples_per_class', 0) or 0)))
     aug_images, aug_labels, kept = gen_images, gen_labels, None
     if ccfg.get('filter_generated', False):
       aug_images, aug_labels, kept = filter_by_classifier(small_trainer(seeds[0]), gen_images,

@@ -258,11 +258,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.label_embedding_dim = 50  # Width of the 'concat' tables (projection: phi's width).
   # With either head on, D returns {'logit': (N,), ...} instead of the logits (N,).
   c.model.d_class_head = False  # ACGAN (Odena 2017): 'class_logits' (N, K) = Dense(K)(phi).
-  # InfoGAN's Q head (Chen 2016) on phi(x): Dense(hidden) -> LeakyReLU -> 'q_categorical_logits'
+  # InfoGAN's Q head (Chen 2016) on phi(x): Dense(hidden) -> [BatchNorm if batchnorm, the
+  # paper's] -> LeakyReLU -> 'q_categorical_logits'
   # (N, categorical), 'q_continuous_mean', 'q_continuous_log_std' (N, continuous). Its sizes
   # are in model.infogan, read only when d_q_head (the codes equal objective.infogan's).
   c.model.d_q_head = False
-  c.model.infogan = ml_collections.ConfigDict(dict(categorical=10, continuous=2, hidden=128))
+  c.model.infogan = ml_collections.ConfigDict(dict(categorical=10, continuous=2, hidden=128,
+                                                  batchnorm=False))
   # Mode-collapse remedies in D (gan_jax/models/minibatch.py, docs/mode_collapse.md).
   # PacGAN packing (Lin et al. 2018): D scores d_pack samples at once, concatenated along the
   # channel / feature axis, real with real and generated with generated (1 = off; any

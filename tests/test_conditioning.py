@@ -432,3 +432,36 @@ def test_dcgan_hidden_dense_layers_by_hand(d_normalization):
                              q[:, :3] + p['q_head']['output']['bias'][:3], rtol=1e-4, atol=1e-5)
   with pytest.raises(ValueError, match='g_fc_width must be >= 0'):
     _net('dcgan', **{'dcgan.g_fc_width': -1})
+
+
+def test_q_head_batchnorm_matches_numpy_and_syncs_over_axis_name():
+  """model.infogan.batchnorm: Q = Dense -> BatchNorm -> LeakyReLU -> Dense (the paper's Q).
+  In train mode BN uses the batch mean and biased variance (eps 1e-5; numpy, rtol 1e-4); two
+  shards under vmap(axis_name) normalize with the whole batch's statistics; D built with it
+  keeps the running statistics under q_head/bn; off, the head has no BatchNorm."""
+  rng = np.random.default_rng(0)
+  feats = rng.normal(1.0, 3.0, (8, 6)).astype(np.float32)
+  head = conditioning.QHead(3, 1, 5, batchnorm=True)
+  variables = head.init(jax.random.key(0), feats, train=False)
+  out, updates = head.apply(variables, feats, train=True, mutable=['batch_stats'])
+  p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), variables['params'])
+  h = feats.astype(np.float64) @ p['hidden']['kernel'] + p['hidden']['bias']
+  mu, var = h.mean(0), h.var(0)
+  hn = (h - mu) / np.sqrt(var + 1e-5) * p['bn']['scale'] + p['bn']['bias']
+  q = np.where(hn > 0, hn, 0.2 * hn) @ p['output']['kernel'] + p['output']['bias']
+  np.testing.assert_allclose(out['q_categorical_logits'], q[:, :3], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(out['q_continuous_mean'], q[:, 3:4], rtol=1e-4, atol=1e-5)
+  assert not np.allclose(updates['batch_stats']['bn']['mean'], 0.0)  # Running stats move.
+  synced = conditioning.QHead(3, 1, 5, batchnorm=True, axis_name='devices')
+  sharded = jax.vmap(lambda f: synced.apply(variables, f, train=True,
+                                            mutable=['batch_stats'])[0]['q_categorical_logits'],
+                     axis_name='devices')(feats.reshape(2, 4, 6))
+  np.testing.assert_allclose(sharded.reshape(8, 3), out['q_categorical_logits'], rtol=1e-4,
+                             atol=1e-5)
+  fields = {'dcgan.d_fc_width': 6, 'infogan.categorical': 3, 'infogan.continuous': 1,
+            'infogan.hidden': 5}
+  with_bn = _net('dcgan', num_classes=None, d_q_head=True, **fields, **{'infogan.batchnorm': True})
+  d_vars = with_bn.discriminator_init(jax.random.key(2))
+  assert set(d_vars['batch_stats']['q_head']['bn']) == {'mean', 'var'}
+  plain = _net('dcgan', num_classes=None, d_q_head=True, **fields)
+  assert 'bn' not in plain.discriminator_init(jax.random.key(2))['params']['q_head']

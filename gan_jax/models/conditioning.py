@@ -56,6 +56,7 @@ class Conditioning:
   q_categorical: int = 0
   q_continuous: int = 0
   q_hidden: int = 0
+  q_batchnorm: bool = False
 
   @property
   def has_heads(self) -> bool:
@@ -92,6 +93,7 @@ def from_config(model_config, num_classes: Optional[int], architecture: str,
     raise ValueError(f"model.label_embedding_dim must be > 0 for 'concat'; got {embedding_dim}.")
   q = model_config.infogan
   q_categorical, q_continuous, q_hidden = int(q.categorical), int(q.continuous), int(q.hidden)
+  q_batchnorm = bool(q.get('batchnorm', False))
   if q_head and (min(q_categorical, q_continuous) < 0 or q_categorical + q_continuous == 0
                  or q_hidden <= 0):
     raise ValueError('model.d_q_head needs model.infogan.categorical, continuous >= 0 (not both '
@@ -99,7 +101,7 @@ def from_config(model_config, num_classes: Optional[int], architecture: str,
   return Conditioning(num_classes=int(num_classes) if num_classes else None, g=g, d=d,
                       embedding_dim=embedding_dim, class_head=class_head, q_head=q_head,
                       q_categorical=q_categorical, q_continuous=q_continuous,
-                      q_hidden=q_hidden)
+                      q_hidden=q_hidden, q_batchnorm=q_batchnorm and q_head)
 
 
 def _require_labels(labels: Optional[jax.Array], field: str, value) -> jax.Array:
@@ -158,7 +160,9 @@ def generator_batch_norm(x: jax.Array, labels: Optional[jax.Array], cond: Condit
 
 
 class QHead(nn.Module):
-  """InfoGAN's Q(c | x) on D's features: Dense(hidden) -> LeakyReLU(0.2) -> Dense."""
+  """InfoGAN's Q(c | x) on D's features: Dense(hidden) -> [BatchNorm] -> LeakyReLU(0.2) ->
+  Dense. `batchnorm` (model.infogan.batchnorm) adds the paper's BatchNorm after the hidden
+  layer (Chen et al. 2016, appendix C: FC.128-BN-lRELU), synced over `axis_name` like D's."""
 
   categorical: int
   continuous: int
@@ -166,12 +170,17 @@ class QHead(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   dtype: Optional[jnp.dtype] = None
+  batchnorm: bool = False
+  axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, features: jax.Array, *, train: bool) -> dict:
     sn = dict(spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, train=train)
     h = layers.apply_layer(nn.Dense(self.hidden, dtype=self.dtype, name='hidden'), features,
                            **sn)
+    if self.batchnorm:  # On (N, 1, 1, hidden), as D's fc_norm.
+      h = norm_lib.normalization('batch', train=train, axis_name=self.axis_name,
+                                 name='bn')(h[:, None, None, :])[:, 0, 0, :]
     h = nn.leaky_relu(h, 0.2)
     k, c = self.categorical, self.continuous
     out = layers.apply_layer(nn.Dense(k + 2 * c, dtype=self.dtype, name='output'), h, **sn)
@@ -183,11 +192,12 @@ class QHead(nn.Module):
 def discriminator_output(logit: jax.Array, features: jax.Array,
                          labels: Optional[jax.Array], cond: Conditioning, *,
                          spectral_norm: bool, n_steps: int, train: bool, dtype=None,
-                         projection_features: Optional[jax.Array] = None):
+                         projection_features: Optional[jax.Array] = None,
+                         axis_name: Optional[str] = None):
   """D's output from psi's logit (N,) and phi(x) = `features` (N, F) (call inside D's
   compact method): the logit itself, plus the projection term when cond.d == 'projection'
   (on `projection_features` (N, F') when given, else on phi); a dict {'logit', heads...}
-  when a head is on."""
+  when a head is on. `axis_name`: the device axis the Q head's BatchNorm syncs over."""
   sn = dict(spectral_norm=spectral_norm, n_steps=n_steps, train=train)
   if cond.d == 'projection':
     labels = _require_labels(labels, 'd_conditioning', cond.d)
@@ -204,5 +214,6 @@ def discriminator_output(logit: jax.Array, features: jax.Array,
     out['class_logits'] = layers.apply_layer(head, features, **sn).astype(jnp.float32)
   if cond.q_head:
     out.update(QHead(cond.q_categorical, cond.q_continuous, cond.q_hidden, spectral_norm,
-                     n_steps, dtype, name='q_head')(features, train=train))
+                     n_steps, dtype, batchnorm=cond.q_batchnorm, axis_name=axis_name,
+                     name='q_head')(features, train=train))
   return out

@@ -440,7 +440,7 @@ class VideoDiscriminator(nn.Module):
     return cond_lib.discriminator_output(
         logit, features, labels, self.conditioning, train=train,
         spectral_norm=self.spectral_norm, n_steps=self.spectral_norm_steps, dtype=self.dtype,
-        projection_features=jnp.sum(x, axis=(1, 2, 3)))
+        projection_features=jnp.sum(x, axis=(1, 2, 3)), axis_name=self.axis_name)
 
 
 def _build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],

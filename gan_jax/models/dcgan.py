@@ -182,7 +182,8 @@ class DCGANDiscriminator(nn.Module):
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
                                          n_steps=self.spectral_norm_steps, dtype=self.dtype,
-                                         projection_features=projection_features)
+                                         projection_features=projection_features,
+                                         axis_name=self.axis_name)
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],

@@ -205,7 +205,8 @@ class ResNetDiscriminator(nn.Module):
     logit = logit.reshape(logit.shape[0]).astype(jnp.float32)
     return cond_lib.discriminator_output(logit, features, labels, cond, train=train,
                                          spectral_norm=self.spectral_norm,
-                                         n_steps=self.spectral_norm_steps, dtype=self.dtype)
+                                         n_steps=self.spectral_norm_steps, dtype=self.dtype,
+                                         axis_name=self.axis_name)
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],

@@ -440,6 +440,10 @@ def _stacked_evaluate(config, networks, state, source, *, key, ema, step, num_sa
     results['mode_accuracy'] = float(np.mean(predicted == true))
   log(f'Stacked MNIST modes on {n} samples: modes_covered={results["modes_covered"]} '
       f'kl={results["kl"]:.4f}')
+  if results['uniform_expected_modes'] < stacked.NUM_MODES - 0.5:
+    log(f'Note: {n} samples cover only ~{results["uniform_expected_modes"]:.0f} of '
+        f'{stacked.NUM_MODES} modes even from a uniform generator; the papers count '
+        f'{ecfg.stacked_num_samples:,} (eval.stacked_num_samples; --num_samples overrides it).')
   results['protocol'] = dict(
       kind='stacked_modes',
       dataset=config.dataset.name,

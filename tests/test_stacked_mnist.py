@@ -133,6 +133,20 @@ def test_mode_metrics_by_hand(ids, covered, kl):
   np.testing.assert_allclose(m['kl'], kl, atol=1e-12)
 
 
+def test_uniform_expected_modes_by_hand_and_by_simulation():
+  """The coverage of an exactly uniform generator: 1,000 (1 - 0.999^N) by hand (rtol 1e-12)
+  and the mean over 200 simulated uniform draws of N mode ids (within 3 standard errors)."""
+  rng = np.random.default_rng(0)
+  for n, want in ((2_000, 864.8), (26_000, 1_000.0), (1, 1.0)):
+    m = stacked_modes.mode_metrics(rng.integers(0, 1_000, n))
+    np.testing.assert_allclose(m['uniform_expected_modes'], 1_000 * (1 - 0.999 ** n),
+                               rtol=1e-12)
+    np.testing.assert_allclose(m['uniform_expected_modes'], want, atol=0.05)
+  sims = [np.count_nonzero(np.bincount(rng.integers(0, 1_000, 2_000), minlength=1_000))
+          for _ in range(200)]
+  assert abs(np.mean(sims) - 1_000 * (1 - 0.999 ** 2_000)) < 3 * np.std(sims) / np.sqrt(200)
+
+
 def test_kl_matches_scipy():
   ids = np.random.default_rng(0).zipf(1.5, size=5_000) % 1_000  # skewed, many empty modes
   m = stacked_modes.mode_metrics(ids)

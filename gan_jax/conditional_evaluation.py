@@ -112,15 +112,15 @@ def _cached_trainer(config, images, labels, num_classes: int, steps: int, *,
 
 def filter_by_classifier(variables, images, labels, num_classes: int):
   """(images, labels, kept) with only the samples that the classifier `variables` assigns to
-  their label; kept = {'overall': share kept, 'per_class': [K]}."""
+  their label; kept = {'overall': share kept, 'per_class': [K]}: that classifier's
+  requested-class accuracy on them."""
   predicted = np.asarray(np.argmax(classifier_lib.classifier_features(variables, images)[1], -1))
   keep = predicted == labels
   if not keep.any():
     raise ValueError('eval.classes.filter_generated kept no sample: the small-set classifier '
                      'assigns none to its requested class; turn the filter off.')
-  per_class = [float(keep[labels == c].mean()) if np.any(labels == c) else float('nan')
-               for c in range(num_classes)]
-  return images[keep], labels[keep], {'overall': float(keep.mean()), 'per_class': per_class}
+  kept = class_conditional.requested_class_accuracy(predicted, labels, num_classes)
+  return images[keep], labels[keep], kept
 
 
 def generate_per_class(networks, state, per_class: int, key, *, ema: bool):

@@ -491,6 +491,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.g = _optimizer()     # Each player has its own block (e.g. TTUR: different lr).
   c.optim.d = _optimizer()
   c.d_steps_per_g_step = 1
+  # 3D-GAN's gate (Wu et al. 2016: 0.8): a D update is applied only when D's accuracy on that
+  # update's real and generated batch (the loss's 'd_accuracy', before the update, the global
+  # batch's) is <= the gate; otherwise D's parameters and optimizer state stay (0 = off).
+  c.d_accuracy_gate = 0.0
   # Unrolled GAN (Metz et al. 2017): G's loss is taken through unrolled_d_steps D updates
   # (D's optimizer, on the step's batch) differentiated through, from D before this step's
   # update; the real D is updated as usual (0 = off). unrolled_scan_unroll: lax.scan's

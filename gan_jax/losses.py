@@ -3,6 +3,10 @@
 Every loss has the signature `loss_fn(d_real, d_fake) -> (d_loss, g_loss, aux)`, where
 `d_real`/`d_fake` are the discriminator's raw outputs (logits, shape (N,)) on real and
 generated data, both losses are scalars to *minimize*, and `aux` holds scalar diagnostics.
+Every loss whose D draws a real/generated boundary reports `d_accuracy` there: the fraction
+of the real and generated samples (equally weighted) on the right side of its decision
+threshold (logit 0 for the BCE losses and hinge; for least squares the midpoint of its two
+targets, real_label / 2). The Wasserstein critic has none (its scale is free).
 Options (one-sided label smoothing) are bound with `get_loss(name, **options)`.
 """
 
@@ -20,9 +24,17 @@ def _bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
   return jnp.mean(target * jax.nn.softplus(-logits) + (1.0 - target) * jax.nn.softplus(logits))
 
 
+def accuracy(d_real, d_fake, threshold: float = 0.0) -> jax.Array:
+  """D's accuracy: (fraction of real outputs > threshold + fraction of fake < threshold) / 2."""
+  right_real = jnp.mean((d_real > threshold).astype(jnp.float32))
+  right_fake = jnp.mean((d_fake < threshold).astype(jnp.float32))
+  return 0.5 * (right_real + right_fake)
+
+
 def _probability_aux(d_real, d_fake):
   return {'d_real_prob': jnp.mean(jax.nn.sigmoid(d_real)),
-          'd_fake_prob': jnp.mean(jax.nn.sigmoid(d_fake))}
+          'd_fake_prob': jnp.mean(jax.nn.sigmoid(d_fake)),
+          'd_accuracy': accuracy(d_real, d_fake)}
 
 
 def minimax(d_real, d_fake, *, real_label: float = 1.0):
@@ -53,7 +65,7 @@ def least_squares(d_real, d_fake, *, real_label: float = 1.0):
   G minimizes 1/2 E[(D(G(z))-1)^2]."""
   d_loss = 0.5 * jnp.mean((d_real - real_label) ** 2) + 0.5 * jnp.mean(d_fake ** 2)
   g_loss = 0.5 * jnp.mean((d_fake - 1.0) ** 2)
-  return d_loss, g_loss, {}
+  return d_loss, g_loss, {'d_accuracy': accuracy(d_real, d_fake, 0.5 * real_label)}
 
 
 def hinge(d_real, d_fake):
@@ -61,7 +73,7 @@ def hinge(d_real, d_fake):
   G minimizes -E[D(G(z))]."""
   d_loss = jnp.mean(jax.nn.relu(1.0 - d_real)) + jnp.mean(jax.nn.relu(1.0 + d_fake))
   g_loss = -jnp.mean(d_fake)
-  return d_loss, g_loss, {}
+  return d_loss, g_loss, {'d_accuracy': accuracy(d_real, d_fake)}
 
 
 LOSSES: dict[str, Callable[..., tuple]] = {
@@ -72,6 +84,8 @@ LOSSES: dict[str, Callable[..., tuple]] = {
     'hinge': hinge,
 }
 _SUPPORTS_LABEL_SMOOTHING = ('minimax', 'non_saturating', 'least_squares')
+# The losses whose aux has 'd_accuracy' (all but the Wasserstein critic's).
+REPORTS_ACCURACY = ('minimax', 'non_saturating', 'least_squares', 'hinge')
 
 
 def get_loss(name: str, *, real_label: float = 1.0) -> LossFn:

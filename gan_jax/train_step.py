@@ -17,9 +17,9 @@ as one pure function, compiled once, for every objective (gan_jax.objectives).
 
 What the step does not know is the objective's: what G is fed, what D sees, the loss terms,
 and the objective's extra state (`GANState.extras`). The machinery here is shared: the
-n_critic loop, optax updates, gradient `pmean`, weight clipping and the D regularizer, EMA of
-G, the non-finite guard and the metrics (the objective's aux values, `g_loss`, gradient and
-parameter norms, `finite`).
+n_critic loop, optax updates, gradient `pmean`, weight clipping and the D regularizer, the
+D-accuracy gate, EMA of G, the non-finite guard and the metrics (the objective's aux values,
+`g_loss`, gradient and parameter norms, `finite`).
 
 With `unrolled_d_steps` = k > 0 (Unrolled GAN, Metz et al. 2017) the generator loss is taken
 at D's parameters after k updates from D *before* the last critic update, on that update's
@@ -34,6 +34,13 @@ on the steps with step % k == 0 (`lax.cond`, or a select of an update computed e
 `lazy_regularization_branch`). ADA (`augment.name='ada'`): the augmentation probability p is
 kept in `state.extras['ada_p']`, carried to D's input transform by the context, and moved
 after every D update from E[sign D(real)] of the global batch (`augment.ada_adjust`).
+
+With `d_accuracy_gate` = a > 0 (3D-GAN, Wu et al. 2016: a = 0.8) each critic update is kept
+only when D's accuracy on that update's batch before it (the loss's `d_accuracy`, the mean
+over the device axis, so every device decides alike) is <= a; otherwise D's parameters and
+optimizer state stay as they were (its BatchNorm statistics still move, as in any forward
+pass), and the metric `d_update_applied` is 0. Lazy regularizer updates and the unrolled
+look-ahead are not gated.
 
 G's forward pass of the last critic update is taken under `jax.vjp` and reused for the
 generator update (as the reference DCGAN reuses `fake`), so each step runs G forward and
@@ -154,6 +161,15 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
   if float(config.get('ema_half_life_images', 0)) > 0 and not ema_on:
     raise ValueError('ema_half_life_images > 0 sets the EMA\'s decay, but ema_decay=0 switches '
                      'the EMA off; set --config.ema_decay to any value in (0, 1).')
+  accuracy_gate = float(config.get('d_accuracy_gate', 0.0))
+  if not 0.0 <= accuracy_gate <= 1.0:
+    raise ValueError(f'd_accuracy_gate is an accuracy in [0, 1] (0 = off; 3D-GAN: 0.8); got '
+                     f'{accuracy_gate}.')
+  if accuracy_gate and config.loss.name not in losses.REPORTS_ACCURACY:
+    raise ValueError(f'd_accuracy_gate={accuracy_gate} reads D\'s accuracy, which '
+                     f'loss.name={config.loss.name!r} does not define (a critic has no '
+                     f'real/fake threshold); use one of {losses.REPORTS_ACCURACY} or set '
+                     '--config.d_accuracy_gate=0.')
   fresh_inputs = bool(config.g_step_fresh_latents)
   skip_nonfinite = bool(config.skip_nonfinite_updates)
   data_rank = len(networks.data_shape) + 1
@@ -203,7 +219,17 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     with ADA, p then moves toward the target from E[sign D(real)] of the global batch."""
     grads, (coll, aux, cache, extras) = d_gradients(with_p(p), d_params, d_coll, batch,
                                                     g_inputs, fake, extras, key, step)
-    d_params, d_opt_state = d_apply_gradients(d_params, d_opt_state, grads)
+    new_params, new_opt_state = d_apply_gradients(d_params, d_opt_state, grads)
+    if accuracy_gate:
+      if 'd_accuracy' not in aux:
+        raise ValueError(f'd_accuracy_gate needs D\'s accuracy, which objective '
+                         f'{objective.name!r} does not report; set --config.d_accuracy_gate=0.')
+      applied = ctx.pmean(aux['d_accuracy']) <= accuracy_gate  # The same on every device.
+      new_params, new_opt_state = jax.tree_util.tree_map(
+          lambda new, old: jnp.where(applied, new, old), (new_params, new_opt_state),
+          (d_params, d_opt_state))
+      aux['d_update_applied'] = applied.astype(jnp.float32)
+    d_params, d_opt_state = new_params, new_opt_state
     aux['d_grad_norm'] = optax.global_norm(grads)
     if p is not None:
       aux['ada_p'] = p

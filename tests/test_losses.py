@@ -104,3 +104,24 @@ def test_unknown_loss_lists_valid_names():
 def test_label_smoothing_rejected_where_undefined():
   with pytest.raises(ValueError, match='real_label'):
     losses.get_loss('hinge', real_label=0.9)
+
+
+@pytest.mark.parametrize('name,real_label,threshold', [
+    ('minimax', 1.0, 0.0), ('non_saturating', 0.9, 0.0), ('hinge', 1.0, 0.0),
+    ('least_squares', 1.0, 0.5), ('least_squares', 0.9, 0.45)])
+def test_d_accuracy_counts_samples_on_the_right_side_of_the_threshold(name, real_label,
+                                                                      threshold):
+  # Hand-made outputs around the threshold: real 3 of 4 right, fake 1 of 4 right -> 0.5.
+  t = threshold
+  d_real = np.array([t + 0.3, t + 0.01, t + 2.0, t - 0.2])
+  d_fake = np.array([t - 0.05, t + 0.1, t + 1.0, t + 0.02])
+  aux = losses.get_loss(name, real_label=real_label)(jnp.asarray(d_real, jnp.float32),
+                                                     jnp.asarray(d_fake, jnp.float32))[2]
+  assert float(aux['d_accuracy']) == 0.5
+  # Against numpy on random outputs.
+  r, f = _logits(5, scale=0.5)
+  aux = losses.get_loss(name, real_label=real_label)(jnp.asarray(r + t, jnp.float32),
+                                                     jnp.asarray(f + t, jnp.float32))[2]
+  want = 0.5 * (np.mean(r > 0) + np.mean(f < 0))
+  np.testing.assert_allclose(float(aux['d_accuracy']), want, rtol=1e-6)
+  assert name in losses.REPORTS_ACCURACY and 'wasserstein' not in losses.REPORTS_ACCURACY

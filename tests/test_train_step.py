@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import Mesh, PartitionSpec as P
 
+from gan_jax import objectives as objectives_lib
 from gan_jax import overrides, parallel
 from gan_jax import train_step as train_step_lib
 from tests import helpers
@@ -249,3 +249,78 @@ def test_bfloat16_compute_keeps_float32_params_and_close_numbers():
   assert float(m16['d_loss']) != float(m32['d_loss'])            # It did compute in bf16.
   np.testing.assert_allclose(float(m16['d_loss']), float(m32['d_loss']), rtol=0.05)
   assert helpers.max_abs_diff(f32.g_params, bf16.g_params) < 0.05 * 0.05 + 1e-3
+
+
+# ---- the D-accuracy gate (3D-GAN) ---------------------------------------------------------
+
+def _adam(config):
+  for player in ('g', 'd'):
+    config.optim[player].name = 'adam'
+    config.optim[player].lr = 1e-3
+  return config
+
+
+def test_d_accuracy_gate_keeps_d_when_d_is_too_accurate():
+  # Ungated, the first step's D accuracy (before D's update) is reported by the loss.
+  state0, (plain, m) = _one_step(_adam(helpers.tiny_dcgan_config()))
+  accuracy = float(m['d_accuracy'])
+  assert 0.0 < accuracy < 1.0 and 'd_update_applied' not in m
+  # A gate of 1 never closes: the same numbers as no gate.
+  _, (open_, m_open) = _one_step(_adam(helpers.tiny_dcgan_config(d_accuracy_gate=1.0)))
+  chex.assert_trees_all_equal((plain.d_params, plain.g_params, plain.d_opt_state),
+                              (open_.d_params, open_.g_params, open_.d_opt_state))
+  assert float(m_open['d_update_applied']) == 1.0
+  # At exactly D's accuracy the update is applied (<=); just below it, D and its optimizer
+  # state stay, G is still updated (through the D it was not allowed to leave).
+  _, (at, m_at) = _one_step(_adam(helpers.tiny_dcgan_config(d_accuracy_gate=accuracy)))
+  chex.assert_trees_all_equal(plain.d_params, at.d_params)
+  assert float(m_at['d_update_applied']) == 1.0
+  below = helpers.tiny_dcgan_config(d_accuracy_gate=accuracy - 1e-3)
+  _, (closed, m_closed) = _one_step(_adam(below))
+  assert float(m_closed['d_update_applied']) == 0.0
+  chex.assert_trees_all_equal(state0.d_params, closed.d_params)
+  chex.assert_trees_all_equal(state0.d_opt_state, closed.d_opt_state)
+  assert helpers.max_abs_diff(state0.g_params, closed.g_params) > 0
+  assert helpers.max_abs_diff(plain.g_params, closed.g_params) > 0
+  assert int(closed.step) == 1
+
+
+def test_d_accuracy_gate_errors():
+  for gate in (-0.1, 1.5):
+    with pytest.raises(ValueError, match='d_accuracy_gate is an accuracy'):
+      _one_step(helpers.tiny_dcgan_config(d_accuracy_gate=gate))
+  with pytest.raises(ValueError, match="loss.name='wasserstein' does not define"):
+    _one_step(helpers.tiny_dcgan_config(**{'d_accuracy_gate': 0.8,
+                                           'loss.name': 'wasserstein'}))
+
+  class NoAccuracy(objectives_lib.get_objective(helpers.tiny_dcgan_config()).__class__):
+    name = 'no_accuracy'
+
+    def discriminator_loss(self, *args):
+      total, (coll, aux, cache, extras) = super().discriminator_loss(*args)
+      return total, (coll, {k: v for k, v in aux.items() if k != 'd_accuracy'}, cache, extras)
+
+  config = helpers.tiny_dcgan_config(d_accuracy_gate=0.8)
+  networks, state = helpers.tiny_setup(config)
+  step = train_step_lib.make_train_step(config, networks, objective=NoAccuracy(config))
+  with pytest.raises(ValueError, match="objective 'no_accuracy' does not report"):
+    step(state, helpers.random_batch(16), jax.random.key(0))
+
+
+@pytest.mark.slow  # ~20 s: two gates, each compiled for one device, pmap and shard_map.
+def test_d_accuracy_gate_decides_on_the_global_batch():
+  """Every device applies or skips D's update alike, from the global batch's accuracy: on 8
+  devices (2 samples each, local accuracies in steps of 0.25) the states equal one device's."""
+  _, (_, m) = _one_step(_sgd(helpers.tiny_dcgan_config()))
+  accuracy = float(m['d_accuracy'])
+  for gate, applied in ((accuracy, 1.0), (accuracy - 1e-3, 0.0)):
+    config = _sgd(helpers.tiny_dcgan_config(d_accuracy_gate=gate))
+    networks, state0 = helpers.tiny_setup(config)
+    (s1, m1), runs = helpers.single_and_parallel(config, networks, state0,
+                                                 helpers.random_batch(16), jax.random.key(0),
+                                                 steps=1)
+    assert float(m1['d_update_applied']) == applied
+    for mode, (s, m) in runs.items():
+      assert float(m['d_update_applied']) == applied, mode
+      assert helpers.max_abs_diff(s1.d_params, s.d_params) < PARALLEL_ATOL, mode
+      assert helpers.max_abs_diff(s1.g_params, s.g_params) < PARALLEL_ATOL, mode

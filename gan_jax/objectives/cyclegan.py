@@ -132,6 +132,8 @@ class CycleGAN(base.Objective):
     aux['d_loss'] = aux['d_loss_a'] + aux['d_loss_b']
     aux['d_real_logit'] = 0.5 * (jnp.mean(d_real['a']) + jnp.mean(d_real['b']))
     aux['d_fake_logit'] = 0.5 * (jnp.mean(d_fake['a']) + jnp.mean(d_fake['b']))
+    if 'd_accuracy_a' in aux:  # The two D's mean accuracy (what d_accuracy_gate reads).
+      aux['d_accuracy'] = 0.5 * (aux['d_accuracy_a'] + aux['d_accuracy_b'])
     return total, (coll, aux, d_real, {'pool_a': pool_a, 'pool_b': pool_b})
 
   def generator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, cache, step):

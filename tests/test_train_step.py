@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import toy_ring
 from gan_jax import objectives as objectives_lib
 from gan_jax import overrides, parallel
 from gan_jax import train_step as train_step_lib
@@ -253,30 +254,37 @@ def test_bfloat16_compute_keeps_float32_params_and_close_numbers():
 
 # ---- the D-accuracy gate (3D-GAN) ---------------------------------------------------------
 
-def _adam(config):
-  for player in ('g', 'd'):
-    config.optim[player].name = 'adam'
-    config.optim[player].lr = 1e-3
+def _gate_config(gate=0.0):
+  """The toy MLP GAN (2-D points, hidden width 16, Adam): fast to compile, four times here."""
+  config = toy_ring.get_config('smoke')
+  config.update(batch_size=16, parallel='none', d_accuracy_gate=gate, ema_decay=0.0)
   return config
+
+
+def _gate_step(gate):
+  config = _gate_config(gate)
+  networks, state0 = helpers.tiny_setup(config, data_shape=(2,))
+  step = jax.jit(train_step_lib.make_train_step(config, networks))
+  return state0, step(state0, helpers.random_batch(16, data_shape=(2,)), jax.random.key(0))
 
 
 def test_d_accuracy_gate_keeps_d_when_d_is_too_accurate():
   # Ungated, the first step's D accuracy (before D's update) is reported by the loss.
-  state0, (plain, m) = _one_step(_adam(helpers.tiny_dcgan_config()))
+  state0, (plain, m) = _gate_step(0.0)
   accuracy = float(m['d_accuracy'])
   assert 0.0 < accuracy < 1.0 and 'd_update_applied' not in m
+  assert _gate_config().optim.d.name == 'adam'
   # A gate of 1 never closes: the same numbers as no gate.
-  _, (open_, m_open) = _one_step(_adam(helpers.tiny_dcgan_config(d_accuracy_gate=1.0)))
+  _, (open_, m_open) = _gate_step(1.0)
   chex.assert_trees_all_equal((plain.d_params, plain.g_params, plain.d_opt_state),
                               (open_.d_params, open_.g_params, open_.d_opt_state))
   assert float(m_open['d_update_applied']) == 1.0
   # At exactly D's accuracy the update is applied (<=); just below it, D and its optimizer
   # state stay, G is still updated (through the D it was not allowed to leave).
-  _, (at, m_at) = _one_step(_adam(helpers.tiny_dcgan_config(d_accuracy_gate=accuracy)))
+  _, (at, m_at) = _gate_step(accuracy)
   chex.assert_trees_all_equal(plain.d_params, at.d_params)
   assert float(m_at['d_update_applied']) == 1.0
-  below = helpers.tiny_dcgan_config(d_accuracy_gate=accuracy - 1e-3)
-  _, (closed, m_closed) = _one_step(_adam(below))
+  _, (closed, m_closed) = _gate_step(accuracy - 1e-3)
   assert float(m_closed['d_update_applied']) == 0.0
   chex.assert_trees_all_equal(state0.d_params, closed.d_params)
   chex.assert_trees_all_equal(state0.d_opt_state, closed.d_opt_state)
@@ -288,23 +296,24 @@ def test_d_accuracy_gate_keeps_d_when_d_is_too_accurate():
 def test_d_accuracy_gate_errors():
   for gate in (-0.1, 1.5):
     with pytest.raises(ValueError, match='d_accuracy_gate is an accuracy'):
-      _one_step(helpers.tiny_dcgan_config(d_accuracy_gate=gate))
+      _gate_step(gate)
+  config = _gate_config(0.8)
+  config.loss.name = 'wasserstein'
+  networks, state = helpers.tiny_setup(config, data_shape=(2,))
   with pytest.raises(ValueError, match="loss.name='wasserstein' does not define"):
-    _one_step(helpers.tiny_dcgan_config(**{'d_accuracy_gate': 0.8,
-                                           'loss.name': 'wasserstein'}))
+    train_step_lib.make_train_step(config, networks)
 
-  class NoAccuracy(objectives_lib.get_objective(helpers.tiny_dcgan_config()).__class__):
+  class NoAccuracy(objectives_lib.get_objective(_gate_config()).__class__):
     name = 'no_accuracy'
 
     def discriminator_loss(self, *args):
       total, (coll, aux, cache, extras) = super().discriminator_loss(*args)
       return total, (coll, {k: v for k, v in aux.items() if k != 'd_accuracy'}, cache, extras)
 
-  config = helpers.tiny_dcgan_config(d_accuracy_gate=0.8)
-  networks, state = helpers.tiny_setup(config)
+  config = _gate_config(0.8)
   step = train_step_lib.make_train_step(config, networks, objective=NoAccuracy(config))
   with pytest.raises(ValueError, match="objective 'no_accuracy' does not report"):
-    step(state, helpers.random_batch(16), jax.random.key(0))
+    jax.eval_shape(step, state, helpers.random_batch(16, data_shape=(2,)), jax.random.key(0))
 
 
 @pytest.mark.slow  # ~20 s: two gates, each compiled for one device, pmap and shard_map.

@@ -41,8 +41,8 @@ from gan_jax import state as state_lib
 Hook = Callable[[int, state_lib.GANState, models.Networks], None]
 
 # Scalars drawn in training_curves.png when logged (eval/<name> for the evaluation ones).
-CURVE_KEYS = ('d_loss', 'g_loss', 'd_real_prob', 'd_fake_prob', 'wasserstein_estimate',
-              'penalty', 'd_grad_norm', 'g_grad_norm', 'steps_per_sec')
+CURVE_KEYS = ('d_loss', 'g_loss', 'd_real_prob', 'd_fake_prob', 'd_accuracy', 'd_update_applied',
+              'wasserstein_estimate', 'penalty', 'd_grad_norm', 'g_grad_norm', 'steps_per_sec')
 EVAL_CURVE_KEYS = ('fid', 'kid_mean', 'is_mean', 'precision', 'recall', 'modes_captured',
                    'high_quality_fraction', 'reverse_kl', 'psnr', 'ssim', 'class_preservation',
                    'cycle_psnr')

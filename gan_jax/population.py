@@ -304,7 +304,7 @@ def make_population_step(config: ml_collections.ConfigDict, networks: models.Net
     was_active = state.member['active']
     active = was_active if skip else was_active & (metrics['finite'] > 0)
     keep = state.replace(step=state.step + 1)
-    new = jax.tree_util.tree_map(lambda n, o: jnp.where(active, n, o), new, keep)
+    new = train_step_lib.tree_where(active, new, keep)
     new = new.replace(member={**state.member, 'active': active})
     return new, dict(metrics, active=active.astype(jnp.float32))
 

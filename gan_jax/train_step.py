@@ -91,6 +91,12 @@ def make_context(config: ml_collections.ConfigDict, networks: models.Networks,
       instance_noise_anneal_steps=int(config.instance_noise_anneal_steps))
 
 
+def tree_where(cond, new, old):
+  """`new` where the scalar `cond` holds, else `old`, leaf by leaf: a select (both computed),
+  not a branch. The step's skipped updates (gate, non-finite guard, lazy 'select') use it."""
+  return jax.tree_util.tree_map(lambda n, o: jnp.where(cond, n, o), new, old)
+
+
 def ema_update(ema, params, step, *, decay: float, start_step: int, warmup: bool):
   """EMA of the generator's parameters.
 
@@ -225,9 +231,8 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
         raise ValueError(f'd_accuracy_gate needs D\'s accuracy, which objective '
                          f'{objective.name!r} does not report; set --config.d_accuracy_gate=0.')
       applied = ctx.pmean(aux['d_accuracy']) <= accuracy_gate  # The same on every device.
-      new_params, new_opt_state = jax.tree_util.tree_map(
-          lambda new, old: jnp.where(applied, new, old), (new_params, new_opt_state),
-          (d_params, d_opt_state))
+      new_params, new_opt_state = tree_where(applied, (new_params, new_opt_state),
+                                             (d_params, d_opt_state))
       aux['d_update_applied'] = applied.astype(jnp.float32)
     d_params, d_opt_state = new_params, new_opt_state
     aux['d_grad_norm'] = optax.global_norm(grads)
@@ -267,8 +272,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     if lazy_branch == 'cond':
       return lax.cond(step % every == 0, run, lambda ops: ops, operands)
     # 'select': computed every step, kept on the scheduled ones (the same numbers).
-    return jax.tree_util.tree_map(lambda new, old: jnp.where(step % every == 0, new, old),
-                                  run(operands), operands)
+    return tree_where(step % every == 0, run(operands), operands)
 
   def per_critic(batch: dict, i: int) -> dict:
     return jax.tree_util.tree_map(lambda x: x[i], batch)
@@ -378,8 +382,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
         ema_g_params=ema, extras=extras)
     if skip_nonfinite:
       keep = state.replace(step=state.step + 1)
-      new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old),
-                                         new_state, keep)
+      new_state = tree_where(finite, new_state, keep)
     metrics['finite'] = finite.astype(jnp.float32)
     return new_state, metrics
 

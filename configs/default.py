@@ -323,9 +323,13 @@ def get_config() -> ml_collections.ConfigDict:
   # CycleGAN G (gan_jax/models/cyclegan.py): ResNet translation nets g_ab, g_ba with
   # num_blocks residual blocks at 1/4 side (the paper: ngf 64, 6 blocks at 128 px, 9 at 256;
   # 3 blocks already see 61 px, twice a 32-px image); identity_outputs adds g_ba(a), g_ab(b)
-  # (needed when objective.cyclegan.identity_weight > 0).
+  # (needed when objective.cyclegan.identity_weight > 0). Against detail hidden in the
+  # translations (docs/image_to_image.md): cycle_noise_std adds N(0, std^2) to a translation
+  # before it is translated back (training only); domain_a_space='uci_digits' projects every
+  # g_ba output onto the UCI digits' image space (gan_jax.data.unpaired.uci_projection).
   c.model.cycle_resnet = ml_collections.ConfigDict(dict(
-      ngf=32, num_blocks=3, normalization='instance', identity_outputs=True))
+      ngf=32, num_blocks=3, normalization='instance', identity_outputs=True,
+      cycle_noise_std=0.0, domain_a_space=''))
   # MoCoGAN (gan_jax/models/mocogan.py; Tulyakov et al. 2018), clips (T, H, W, C). G's latent
   # is [z_content | eps_1 .. eps_T]: model.latent_dim must be content_dim + T *
   # motion_noise_dim (configs/mocogan.py ties it); a GRU maps eps_t to z_m(t) and the DCGAN

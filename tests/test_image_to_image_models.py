@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import default
+from gan_jax.data import unpaired
 from gan_jax.models import cyclegan
 from gan_jax.models import patchgan
 from gan_jax.models import unet
@@ -270,6 +271,71 @@ def test_cyclegan_player_outputs():
   chex.assert_trees_all_equal(only_b['b'], logits['b'])
   with pytest.raises(ValueError, match="keys among"):
     g.apply(gv, {'c': a}, None, train=False)
+
+
+def test_cyclegan_cycle_noise_only_on_the_way_back_in_training():
+  std = 0.3
+  config = tiny_model_config(cycle_resnet__identity_outputs=False,
+                             cycle_resnet__cycle_noise_std=std)
+  g = cyclegan.build(config, (32, 32, 1), 10, (32, 32, 1))[0](None)
+  plain = cyclegan.build(tiny_model_config(cycle_resnet__identity_outputs=False),
+                         (32, 32, 1), 10, (32, 32, 1))[0](None)
+  batch = {'a': images(0, (2, 32, 32, 1)), 'b': images(1, (2, 32, 32, 1))}
+  gv = init(g, batch)
+  # Evaluation (sampling, the metrics): no noise.
+  chex.assert_trees_all_equal(run(g, gv, batch), run(plain, gv, batch))
+  noisy, clean = run(g, gv, batch, train=True), run(plain, gv, batch, train=True)
+  chex.assert_trees_all_equal((noisy['fake_a'], noisy['fake_b']),
+                              (clean['fake_a'], clean['fake_b']))
+  assert differ(noisy['rec_a'], clean['rec_a']) and differ(noisy['rec_b'], clean['rec_b'])
+  assert differ(run(g, gv, batch, train=True, seed=1)['rec_a'], noisy['rec_a'])
+
+  def by_hand(m, a, b):  # The same 'dropout' draws in the same order: A's cycle, then B's.
+    fake_b = m.g_ab(a, train=True)
+    n_b = jax.random.normal(m.make_rng('dropout'), fake_b.shape)
+    fake_a = m.g_ba(b, train=True)
+    n_a = jax.random.normal(m.make_rng('dropout'), fake_a.shape)
+    return {'fake_b': fake_b, 'rec_a': m.g_ba(fake_b + std * n_b, train=True),
+            'fake_a': fake_a, 'rec_b': m.g_ab(fake_a + std * n_a, train=True),
+            'noise_std': jnp.std(jnp.concatenate([n_a, n_b]))}
+
+  want = jax.jit(lambda v, a, b: g.apply(v, a, b, method=by_hand, rngs={
+      'dropout': jax.random.key(0)}))(gv, batch['a'], batch['b'])
+  assert abs(float(want.pop('noise_std')) - 1.0) < 0.05
+  chex.assert_trees_all_close(noisy, want, atol=1e-6)
+  with pytest.raises(ValueError, match='cycle_noise_std must be >= 0'):
+    cyclegan.build(tiny_model_config(cycle_resnet__cycle_noise_std=-0.1), (32, 32, 1), 10,
+                   (32, 32, 1))
+
+
+def test_cyclegan_domain_a_space_projects_every_g_ba_output():
+  config = tiny_model_config(cycle_resnet__domain_a_space='uci_digits')
+  g = cyclegan.build(config, (32, 32, 1), 10, (32, 32, 1))[0](None)
+  plain = cyclegan.build(tiny_model_config(), (32, 32, 1), 10, (32, 32, 1))[0](None)
+  batch = {'a': images(0, (2, 32, 32, 1)), 'b': images(1, (2, 32, 32, 1))}
+  gv = init(g, batch)
+  out, free = run(g, gv, batch), run(plain, gv, batch)
+
+  def g_ab(x):
+    return plain.apply(gv, x, method=lambda m, x: m.g_ab(x, train=False))
+
+  def g_ba(x):
+    return unpaired.uci_projection(
+        plain.apply(gv, x, method=lambda m, x: m.g_ba(x, train=False)))
+
+  want = {'fake_b': free['fake_b'], 'idt_b': free['idt_b'], 'rec_a': g_ba(free['fake_b']),
+          'idt_a': g_ba(batch['a']), 'fake_a': g_ba(batch['b'])}
+  want['rec_b'] = g_ab(want['fake_a'])
+  chex.assert_trees_all_close(out, want, atol=1e-5)
+  assert differ(out['fake_a'], free['fake_a'])
+  outside = np.ones((32, 32), bool)
+  outside[6:26, 6:26] = False
+  assert (np.asarray(out['fake_a'])[:, outside] == -1).all()
+  with pytest.raises(ValueError, match='domain_a_space'):
+    cyclegan.build(tiny_model_config(cycle_resnet__domain_a_space='svhn'), (32, 32, 1), 10,
+                   (32, 32, 1))
+  with pytest.raises(ValueError, match='side >= 28'):
+    cyclegan.build(config, (16, 16, 1), 10, (16, 16, 1))
 
 
 @pytest.mark.slow  # ~30 s on 2 cores (U-Net / two ResNet G compile).

@@ -219,6 +219,43 @@ def test_unpaired_digits_domains(tfds_data_dir):
   assert len(np.unique(a[0])) > 30
 
 
+def test_uci_projection_keeps_uci_digits_and_removes_what_they_cannot_hold():
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  up = unpaired.uci_upsampling_matrix()
+  assert up.shape == (20, 8)
+  x = np.random.default_rng(0).random((8, 8)).astype(np.float32)
+  pil = np.asarray(Image.fromarray(x).resize((20, 20), Image.BICUBIC))
+  np.testing.assert_allclose(up @ x @ up.T, pil, atol=1e-5)  # PIL itself is the reference.
+  digits, _ = unpaired.uci_digits('train[:200]')
+  framed = np.pad(digits, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)  # 32 px.
+  projected = np.asarray(unpaired.uci_projection(jnp.asarray(framed)))
+  assert np.abs(projected - framed).max() < 0.25  # The clipped over/undershoots of bicubic.
+  assert np.abs(projected - framed).mean() < 0.01
+  outside = np.ones((32, 32), bool)
+  outside[6:26, 6:26] = False
+  assert (projected[:, outside] == -1).all()
+  # An unclipped image of the space comes back exactly; a checkerboard (no 8x8 image upsamples
+  # to it) and anything outside the 20x20 box are removed.
+  inside = 0.3 + 0.4 * (up @ x @ up.T)  # In [0.3, 0.7]: no clipping.
+  clean = np.full((1, 32, 32, 1), -1.0, np.float32)
+  clean[0, 6:26, 6:26, 0] = inside * 2 - 1
+  np.testing.assert_allclose(unpaired.uci_projection(jnp.asarray(clean)), clean, atol=1e-5)
+  checker = 0.1 * (-1.0) ** np.add.outer(np.arange(32), np.arange(32))[None, :, :, None]
+  np.testing.assert_allclose(unpaired.uci_projection(jnp.asarray(clean + checker)), clean,
+                             atol=0.02)
+  with pytest.raises(ValueError, match='side >= 28'):
+    unpaired.uci_projection(jnp.zeros((1, 16, 16, 1)))
+  # Read back as 8x8 pixels (0..16): a UCI digit's own, up to the clipping of the upsampling.
+  pixels, _ = unpaired.uci_digit_pixels('train[:200]')
+  read = unpaired.uci_pixels(framed)
+  assert read.shape == (200, 8, 8)
+  assert np.abs(read - pixels).mean() < 0.2 and np.abs(read - pixels).max() < 1.5
+  np.testing.assert_allclose(unpaired.uci_pixels(clean)[0], 16 * (0.3 + 0.4 * x), atol=1e-3)
+  np.testing.assert_allclose(unpaired.uci_pixels(np.repeat(framed[:3], 3, -1)), read[:3],
+                             atol=1e-5)  # dataset.channels=3: grey copied.
+
+
 def test_unpaired_tfds_missing_and_mocked(tmp_path):
   config = dataset_config(str(tmp_path), name='cycle_gan/horse2zebra', split='trainB',
                           domain_a_split='trainA')

@@ -210,6 +210,14 @@ def test_cycle_identity_stand_in_scores_the_untranslated_baseline(cyclegan_run):
   assert r['fid'] == r['baseline_fid'] and r['fid_minus_baseline'] == 0.0
   assert r['cycle_psnr'] == pytest.approx(_psnr_numpy(noisy, held.a), abs=1e-4)
   assert 0 < r['baseline_class_preservation'] < 1 and 0 < r['classifier_accuracy_b'] <= 1
+  # The other direction, read by the UCI digits' SVM: the same stand-in, the same baseline.
+  assert r['class_preservation_b_to_a'] == r['baseline_class_preservation_b_to_a']
+  assert 0.9 < r['classifier_accuracy_a'] <= 1
+  confusion = np.asarray(r['protocol']['class_preservation_b_to_a_confusion'])
+  np.testing.assert_array_equal(confusion.sum(1), np.bincount(held.b_labels, minlength=10))
+  # The identity stand-in's B->A->B through the UCI space is the projected B digit itself.
+  projected = np.asarray(unpaired.uci_projection(held.b))
+  assert r['cycle_psnr_b_projected'] == pytest.approx(_psnr_numpy(projected, held.b), abs=1e-4)
 
 
 @pytest.mark.slow  # builds the CycleGAN run fixture (~20 s).

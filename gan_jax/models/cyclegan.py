@@ -13,18 +13,24 @@ function, same parameters): `reflect_pad`, `UpConv`, `ValidConv`.
 The players: `CycleGenerators` holds g_ab (A -> B) and g_ba (B -> A) and returns
   {'fake_b': g_ab(a), 'rec_a': g_ba(g_ab(a)), 'fake_a': g_ba(b), 'rec_b': g_ab(g_ba(b)),
    'idt_a': g_ba(a), 'idt_b': g_ab(b)}
-for the domains present in its input dict (identity outputs only when `identity`).
+for the domains present in its input dict (identity outputs only when `identity`). Two
+options (model.cycle_resnet) change what the cycle sees: `cycle_noise_std` adds Gaussian
+noise to fake_b / fake_a before they are translated back, in training (Bashkirova et al.
+2019, against information hidden in the translations); `domain_a_space` names a projection
+(DOMAIN_A_SPACES) that every g_ba output goes through, so fake_a, rec_a and idt_a lie in
+domain A's image space.
 `CycleDiscriminators` holds two PatchGANs d_a, d_b and returns {'a': d_a(x_a), 'b': d_b(x_b)}.
 """
 
 import functools
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax.data import unpaired
 from gan_jax.models import layers
 from gan_jax.models import normalization as norm_lib
 from gan_jax.models import options
@@ -33,6 +39,10 @@ from gan_jax.models import unet
 
 weight_init = nn.initializers.normal(stddev=0.02)
 DOMAINS = ('a', 'b')
+# model.cycle_resnet.domain_a_space: '' = g_ba draws any image; else the name of a projection
+# onto domain A's image space that every g_ba output goes through, so that a translation into
+# A can hold no more than a real A image does.
+DOMAIN_A_SPACES = {'': None, 'uci_digits': unpaired.uci_projection}
 
 
 def reflect_pad(x: jax.Array, p: int) -> jax.Array:
@@ -210,6 +220,21 @@ class CycleGenerators(nn.Module):
   g_ab: nn.Module
   g_ba: nn.Module
   identity: bool = False
+  cycle_noise_std: float = 0.0
+  # Maps g_ba's outputs onto domain A's image space (model.cycle_resnet.domain_a_space).
+  a_projection: Optional[Callable[[jax.Array], jax.Array]] = None
+
+  def _noisy(self, x: jax.Array, train: bool) -> jax.Array:
+    """x + N(0, cycle_noise_std^2) in training, else x. Drawn from the 'dropout' stream, so,
+    like dropout, per device: reproducible for a device count, not across counts."""
+    if not train or self.cycle_noise_std <= 0:
+      return x
+    noise = jax.random.normal(self.make_rng('dropout'), x.shape, jnp.float32)
+    return x + self.cycle_noise_std * noise.astype(x.dtype)
+
+  def _g_ba(self, x: jax.Array, train: bool) -> jax.Array:
+    y = self.g_ba(x, train=train)
+    return y if self.a_projection is None else self.a_projection(y)
 
   def __call__(self, inputs: dict, labels: Optional[jax.Array] = None, *,
                train: bool) -> dict:
@@ -218,12 +243,12 @@ class CycleGenerators(nn.Module):
     out = {}
     if 'a' in inputs:
       out['fake_b'] = self.g_ab(inputs['a'], train=train)
-      out['rec_a'] = self.g_ba(out['fake_b'], train=train)
+      out['rec_a'] = self._g_ba(self._noisy(out['fake_b'], train), train)
       if self.identity:
-        out['idt_a'] = self.g_ba(inputs['a'], train=train)
+        out['idt_a'] = self._g_ba(inputs['a'], train)
     if 'b' in inputs:
-      out['fake_a'] = self.g_ba(inputs['b'], train=train)
-      out['rec_b'] = self.g_ab(out['fake_a'], train=train)
+      out['fake_a'] = self._g_ba(inputs['b'], train)
+      out['rec_b'] = self.g_ab(self._noisy(out['fake_a'], train), train=train)
       if self.identity:
         out['idt_b'] = self.g_ab(inputs['b'], train=train)
     return out
@@ -260,11 +285,25 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                      f'divisible by 4; got {shape_a[:2]}. Set dataset.image_size=32.')
   if g.num_blocks < 0:
     raise ValueError(f'model.cycle_resnet.num_blocks must be >= 0; got {g.num_blocks}.')
+  cycle_noise_std = float(g.get('cycle_noise_std', 0.0))
+  if not cycle_noise_std >= 0:
+    raise ValueError(f'model.cycle_resnet.cycle_noise_std must be >= 0 (the std of the noise '
+                     f'added to a translation before it is translated back); got '
+                     f'{g.cycle_noise_std}.')
   if g.identity_outputs and shape_a[-1] != shape_b[-1]:
     raise ValueError(f'Identity outputs (g_ba(a), g_ab(b)) need domains with the same channels; '
                      f'got A {shape_a[-1]} and B {shape_b[-1]}. Set '
                      'model.cycle_resnet.identity_outputs=False or dataset.channels.')
   patchgan.check_geometry(shape_a[0], p.num_layers)
+  space = g.get('domain_a_space', '')
+  if space not in DOMAIN_A_SPACES:
+    raise ValueError(f'model.cycle_resnet.domain_a_space={space!r} is not one of '
+                     f'{sorted(DOMAIN_A_SPACES)}.')
+  a_projection = DOMAIN_A_SPACES[space]
+  if space == 'uci_digits' and (shape_a[0] != shape_a[1] or shape_a[0] < 28):
+    raise ValueError(f"model.cycle_resnet.domain_a_space='uci_digits' needs domain A's UCI "
+                     f'digits framed as MNIST (square, side >= 28); got {shape_a}. Use '
+                     "dataset.name='unpaired_digits' or domain_a_space=''.")
   dtype = options.compute_dtype(model_config.compute_dtype)
 
   def generator(out_channels, axis_name):
@@ -278,7 +317,9 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   def make_generator(axis_name):
     return CycleGenerators(g_ab=generator(shape_b[-1], axis_name),
                            g_ba=generator(shape_a[-1], axis_name),
-                           identity=bool(g.identity_outputs))
+                           identity=bool(g.identity_outputs),
+                           cycle_noise_std=cycle_noise_std,
+                           a_projection=a_projection)
 
   def make_discriminator(axis_name):
     return CycleDiscriminators(d_a=discriminator(axis_name), d_b=discriminator(axis_name))

@@ -787,7 +787,8 @@ def _b_to_a_metrics(config, held, translated_b, translate_fn):
   projected = np.asarray(unpaired.uci_projection(jnp.asarray(translated_b['output'])))
   out['cycle_psnr_b_projected'], _ = image_similarities(
       config, translate_fn(projected, 'a_to_b')['output'], held.b)
-  confusion = class_conditional.confusion_counts(held.b_labels, predicted, 10, 10)
+  confusion = class_conditional.confusion_counts(held.b_labels, predicted, paired.NUM_CLASSES,
+                                                 paired.NUM_CLASSES)
   details = dict(
       class_preservation_b_to_a=(
           f'fraction of held-out B digits whose B->A translation an SVM ({UCI_SVM}) trained on '

@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from PIL import Image
 
 from gan_jax.data import paired
 from gan_jax.data import sources
@@ -84,16 +83,14 @@ def uci_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=None)
 def uci_upsampling_matrix() -> np.ndarray:
-  """(20, 8) U with PIL_bicubic(X, 20x20) = U X U^T for an 8x8 X (the resize is separable):
-  column j is the resize of the image whose column j is 1 and the rest 0, read along a row."""
-  columns = []
+  """(20, 8) U with resize_bicubic(X, 20) = U X U^T for an 8x8 X (`uci_digits`' resize, which
+  is separable): column j is the resize of the image whose column j is 1 and the rest 0,
+  read along a row."""
+  units = np.zeros((UCI_SIDE, UCI_SIDE, UCI_SIDE, 1), np.float32)
   for j in range(UCI_SIDE):
-    unit = np.zeros((UCI_SIDE, UCI_SIDE), np.float32)
-    unit[:, j] = 1.0
-    up = np.asarray(Image.fromarray(unit).resize((UCI_UPSAMPLED, UCI_UPSAMPLED),
-                                                 Image.BICUBIC))
-    columns.append(up[UCI_UPSAMPLED // 2])
-  return np.stack(columns, axis=1)
+    units[j, :, j] = 1.0
+  up = paired.resize_bicubic(units, UCI_UPSAMPLED)  # (8, 20, 20, 1)
+  return up[:, UCI_UPSAMPLED // 2, :, 0].T
 
 
 def _uci_box(images) -> tuple[int, int]:

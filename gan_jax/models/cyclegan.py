@@ -300,10 +300,12 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
     raise ValueError(f'model.cycle_resnet.domain_a_space={space!r} is not one of '
                      f'{sorted(DOMAIN_A_SPACES)}.')
   a_projection = DOMAIN_A_SPACES[space]
-  if space == 'uci_digits' and (shape_a[0] != shape_a[1] or shape_a[0] < 28):
-    raise ValueError(f"model.cycle_resnet.domain_a_space='uci_digits' needs domain A's UCI "
-                     f'digits framed as MNIST (square, side >= 28); got {shape_a}. Use '
-                     "dataset.name='unpaired_digits' or domain_a_space=''.")
+  if a_projection is not None:  # The projection's own shape check, on domain A's shape.
+    try:
+      jax.eval_shape(a_projection, jax.ShapeDtypeStruct((1, *shape_a), jnp.float32))
+    except ValueError as e:
+      raise ValueError(f'model.cycle_resnet.domain_a_space={space!r} does not fit domain A '
+                       f"{shape_a}: {e} Use domain_a_space=''.") from e
   dtype = options.compute_dtype(model_config.compute_dtype)
 
   def generator(out_channels, axis_name):

@@ -542,8 +542,11 @@ def get_config() -> ml_collections.ConfigDict:
   # runs at each interval; or a logged training scalar); the bottom `fraction` copy the state
   # of a random member of the top `fraction` and perturb its hyperparameters by a factor drawn
   # from `factors`, or with probability `resample_prob` redraw them from population.ranges.
+  # `smoothing` N ranks each member by the mean of its last N values of `metric` since it was
+  # last copied (1 = the last value alone).
   c.pbt = ml_collections.ConfigDict(dict(
-      interval=0, metric='eval/fid', fraction=0.25, factors=(0.8, 1.25), resample_prob=0.0))
+      interval=0, metric='eval/fid', fraction=0.25, factors=(0.8, 1.25), resample_prob=0.0,
+      smoothing=1))
   return c
 
 

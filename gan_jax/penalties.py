@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
+from gan_jax import augment
+
 DApply = Callable[[Any, jax.Array], jax.Array]
 PenaltyFn = Callable[[DApply, Any, jax.Array, jax.Array, jax.Array], tuple[jax.Array, dict]]
 
@@ -70,10 +72,38 @@ def r2_penalty(d_apply: DApply, d_params, real, fake, key):
   return 0.5 * jnp.mean(sq), {'r2_grad_norm': jnp.mean(jnp.sqrt(sq + 1e-12))}
 
 
+def consistency_penalty(d_apply: DApply, d_params, real, fake, key, *,
+                        policy: str = 'translation', translation_ratio: float = 0.125,
+                        cutout_ratio: float = 0.5, fake_term: bool = True):
+  """Consistency regularization: D should not change its output when its input is
+  transformed by T, a DiffAugment `policy` drawn per example (gan_jax.augment).
+
+  fake_term=False is CR-GAN (Zhang et al. 2020): E_real[(D(T(x)) - D(x))^2];
+  fake_term=True (the default) is balanced CR (bCR, Zhao et al. 2021), which adds the same
+  term on the (constant) fakes, E_fake[(D(T(G(z))) - D(G(z)))^2], with the same weight (the
+  papers' lambda_real = lambda_fake = 10 is `penalty.weight`). Gradients flow through both
+  D(x) and D(T(x)). The means are over all of D's outputs (a PatchGAN's whole patch map).
+  T must keep what D should judge: 'translation' (the default; a shift by up to 1/8 of the
+  side) keeps a digit's class, flips would not.
+  """
+  augment.parse_policy(policy)
+  batches = {'real': real} if not fake_term else {'real': real,
+                                                    'fake': jax.lax.stop_gradient(fake)}
+  total, aux = 0.0, {}
+  for i, (name, x) in enumerate(batches.items()):
+    moved = augment.diff_augment(jax.random.fold_in(key, i), x, policy,
+                                 translation_ratio=translation_ratio, cutout_ratio=cutout_ratio)
+    term = jnp.mean((d_apply(d_params, moved) - d_apply(d_params, x)) ** 2)
+    aux[f'consistency_{name}'] = term
+    total = total + term
+  return total, aux
+
+
 PENALTIES: dict[str, Callable[..., tuple]] = {
     'gradient_penalty': gradient_penalty,
     'r1': r1_penalty,
     'r2': r2_penalty,
+    'consistency': consistency_penalty,
 }
 
 

@@ -209,6 +209,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        'moves no member; raise either.')
     if not all(float(f) > 0 for f in pbt.factors):
       raise ValueError(f'pbt.factors must be positive; got {pbt.factors}.')
+    if int(pbt.get('smoothing', 1)) < 1:
+      raise ValueError(f'pbt.smoothing must be >= 1 (the number of a member\'s latest values '
+                       f'of pbt.metric averaged for its rank; 1 = the last alone); got '
+                       f'{pbt.smoothing}.')
     if float(pbt.resample_prob) > 0 and not parse_ranges(config):
       raise ValueError('pbt.resample_prob > 0 redraws from population.ranges, which is empty.')
 
@@ -400,6 +404,42 @@ def exploit_explore(population: GANState, scores: jax.Array, key: jax.Array, *,
     out[field] = jnp.where(replaced, perturbed, values).astype(values.dtype)
   member = {'hparams': nest(out), 'active': new.member['active'] | replaced}
   return new.replace(member=member), parents
+
+
+def smoothed_scores(histories: Sequence[dict], window: int) -> np.ndarray:
+  """Each member's PBT value (`pbt.smoothing` = `window`): the mean of the last `window`
+  values (by step) of its history, a {step: value of pbt.metric} of the evaluations (or log
+  rows) since the member was last copied. Fewer values (a recent copy) are averaged as they
+  are; none, or a NaN among them (a diverged member), gives NaN, which ranks last. Window 1
+  is the last value alone (Jaderberg et al.'s rule); a longer one ranks members on a mean
+  that one lucky or unlucky evaluation moves less."""
+  if int(window) < 1:
+    raise ValueError(f'pbt.smoothing must be >= 1 (the number of a member\'s latest values '
+                     f'averaged for its rank); got {window}.')
+  out = np.full(len(histories), np.nan, np.float64)
+  for i, history in enumerate(histories):
+    recent = [history[s] for s in sorted(history)[-int(window):]]
+    if recent:
+      out[i] = np.mean(np.asarray(recent, np.float64))  # NaN if any is.
+  return out
+
+
+def rebuild_histories(member_rows: Sequence[Sequence[dict]], lineage_rows: Sequence[dict],
+                      name: str, up_to: int) -> list[dict]:
+  """The PBT histories of a resumed run, from the files: each member's {step: value} of
+  `name` in its metrics rows after its last copy in the lineage rows (a row whose parent is
+  another member) and at or before step `up_to` (rows a lost continuation wrote after the
+  checkpoint are left out); of rows for the same step, the last written."""
+  copied = {}
+  for r in lineage_rows:
+    if r['step'] <= up_to and r['parent'] != r['member']:
+      copied[r['member']] = max(copied.get(r['member'], -1), r['step'])
+  histories = []
+  for i, rows in enumerate(member_rows):
+    after = copied.get(i, -1)
+    histories.append({int(r['step']): float(r[name]) for r in rows
+                      if name in r and after < r['step'] <= up_to})
+  return histories
 
 
 def jit_exploit_explore(config: ml_collections.ConfigDict):

@@ -28,6 +28,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -106,6 +107,8 @@ class Members:
   writers: list            # metric_logging.MetricWriter of members/member_i.
   active: np.ndarray       # (K,) bool, as in the state; False once frozen.
   last: list = dataclasses.field(default_factory=list)  # Each member's last logged values.
+  # PBT: each member's {step: value of pbt.metric} since it was last copied (process 0).
+  history: list = dataclasses.field(default_factory=list)
   exploit: Optional[Callable] = None  # The jitted PBT round, compiled at the first one.
 
   def directory(self, workdir: str, i: int) -> str:
@@ -148,7 +151,7 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     writers = [metric_logging.MetricWriter(os.path.join(workdir, 'members', f'member_{i}'),
                                            enabled=is_main) for i in range(len(configs))]
     members = Members(configs=configs, writers=writers, active=np.ones(len(configs), bool),
-                      last=[{} for _ in configs])
+                      last=[{} for _ in configs], history=[{} for _ in configs])
   return Run(
       members=members, config=config, workdir=workdir, source=source, networks=networks,
       trainer=parallel.build_trainer(config, networks),
@@ -403,13 +406,38 @@ def write_population_table(run: Run, host_state: state_lib.GANState, step: int) 
     writer.writerows(rows)
 
 
+def record_pbt_values(run: Run, step: int) -> None:
+  """Adds each member's current value of pbt.metric (from its last logged values) to its
+  PBT history at `step`; NaN for a frozen member."""
+  name, _ = sweep.sort_key(run.config.pbt.metric)
+  for i, (last, history) in enumerate(zip(run.members.last, run.members.history)):
+    if name in last:
+      history[step] = last[name] if run.members.active[i] else float('nan')
+
+
+def start_pbt_histories(run: Run, start_step: int) -> None:
+  """The PBT histories of a resumed run, rebuilt from the members' metrics.jsonl and
+  lineage.jsonl (process 0: the one that has evaluated and written them)."""
+  if not run.is_main or start_step == 0:
+    return
+  path = os.path.join(run.workdir, 'lineage.jsonl')
+  lineage = plots.read_jsonl(path) if os.path.exists(path) else []
+  rows = [plots.read_jsonl(w.path) if os.path.exists(w.path) else [] for w in run.members.writers]
+  run.members.history = population.rebuild_histories(
+      rows, lineage, sweep.sort_key(run.config.pbt.metric)[0], start_step)
+
+
 def pbt_round(run: Run, host_state: state_lib.GANState, step: int) -> state_lib.GANState:
-  """Population-based training at `step`: scores from pbt.metric, exploit_explore, the
-  lineage written (lineage.jsonl, lineage.png). Returns the new host state."""
+  """Population-based training at `step`: scores from pbt.metric (each member's mean of its
+  last pbt.smoothing values since it was last copied), computed by process 0 and broadcast
+  to the others (only it evaluates), exploit_explore, the lineage written (lineage.jsonl,
+  lineage.png). Returns the new host state."""
   pbt = run.config.pbt
   name, order = sweep.sort_key(pbt.metric)
-  values = np.asarray([r.get(name, np.nan) for r in run.members.last], np.float64)
+  values = population.smoothed_scores(run.members.history, int(pbt.get('smoothing', 1)))
   values[~run.members.active] = np.nan
+  if jax.process_count() > 1:
+    values = np.asarray(multihost_utils.broadcast_one_to_all(values), np.float64)
   if np.isnan(values).all():
     raise ValueError(f'pbt.metric={pbt.metric!r}: no member has logged {name!r}; use a '
                      'training scalar (d_loss, ...) or an eval/ metric of the evaluation.')
@@ -421,6 +449,8 @@ def pbt_round(run: Run, host_state: state_lib.GANState, step: int) -> state_lib.
   new = jax.device_get(new)
   parents = np.asarray(parents)
   run.members.active = np.asarray(new.member['active'], bool)
+  for i in np.flatnonzero(parents != np.arange(len(parents))):
+    run.members.history[i] = {}  # Its state is another member's now: its values start over.
   moves = [f'{i}<-{p}' for i, p in enumerate(parents) if p != i]
   metric_logging.log(f'PBT at step {step} ({name}: '
                      + ' '.join(f'{v:.4g}' for v in values) + f'): {" ".join(moves)}')
@@ -518,6 +548,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     if run.members is not None:
       run.members.active = np.asarray(state.member['active'], bool)
       start_lineage(run, state, start_step)
+      if pbt_every:
+        start_pbt_histories(run, start_step)
       batches = population.batches(run.source, config, start_step=start_step, **loader)
     else:
       batches = data.batches(
@@ -544,6 +576,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         host_state = run.trainer.host_state(dev_state)
         if due.log:
           last_row = log_metrics(run, step, window)
+          if pbt_every and not pbt_on_eval:
+            record_pbt_values(run, step)
           for hook in hooks if run.is_main else ():
             hook(step, host_state, run.networks)
           window = Window(step)
@@ -551,6 +585,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           write_samples(run, host_state, step)
         if due.evaluate or (pbt_due and pbt_on_eval):
           window.start_time += run_evaluation(run, host_state, step)  # Not in steps/s.
+          if pbt_every and pbt_on_eval:
+            record_pbt_values(run, step)
         if pbt_due:
           host_state = pbt_round(run, host_state, step)
           dev_state = run.trainer.put_state(host_state)

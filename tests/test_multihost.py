@@ -2,6 +2,7 @@
 2 CPU devices each, against one process with 4 devices, same global batch."""
 
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -76,3 +77,36 @@ def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
   lr = max(config.optim.g.lr, config.optim.d.lr)
   chex.assert_trees_all_close({k: getattr(one, k) for k in parameters},
                               {k: getattr(two, k) for k in parameters}, atol=0.1 * lr, rtol=0)
+
+
+@pytest.mark.slow
+def test_pbt_on_an_evaluation_metric_across_two_processes(tmp_path):
+  """Only process 0 evaluates, so it ranks the members and broadcasts their scores: both
+  processes take the same PBT round (without the broadcast, process 1 has no eval/ values
+  and cannot rank)."""
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
+  env.pop('XLA_FLAGS', None)
+  port = _free_port()
+  logs = [tmp_path / f'process{i}.log' for i in range(2)]
+  procs = []
+  for i, log in enumerate(logs):
+    with open(log, 'w') as f:
+      procs.append(subprocess.Popen(
+          [sys.executable, 'launch/main.py', '--config=configs/toy_ring.py:smoke',
+           f'--workdir={tmp_path / "run"}', '--config.num_train_steps=4',
+           '--config.population.size=4',
+           '--config.population.hparams=optim.g.lr=1e-4,3e-4,1e-3,3e-3',
+           '--config.pbt.interval=2', '--config.pbt.metric=-eval/high_quality_fraction',
+           '--config.pbt.smoothing=2', '--config.eval_every=1', '--config.eval.toy_num_samples=200',
+           '--num_cpu_devices=2', '--distributed', f'--coordinator_address=127.0.0.1:{port}',
+           '--num_processes=2', f'--process_id={i}'],
+          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
+  for p in procs:
+    p.wait(timeout=400)
+  outs = [log.read_text() for log in logs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  assert 'PBT at step 2 (eval/high_quality_fraction' in outs[0]
+  rounds = [json.loads(line) for line in open(tmp_path / 'run' / 'lineage.jsonl')]
+  assert [r['step'] for r in rounds] == [0] * 4 + [2] * 4
+  assert sum(r['parent'] != r['member'] for r in rounds) == 1  # round(0.25 * 4) replaced.

@@ -102,6 +102,74 @@ def test_regularizers():
   assert penalties.get_regularizer('none') is None
 
 
+def _numpy_translate(x, shifts):
+  """out[n, i, j] = x[n, i + dy, j + dx], zero outside: the shift written with numpy."""
+  out = np.zeros_like(x)
+  h, w = x.shape[1:3]
+  for n, (dy, dx) in enumerate(shifts):
+    for i in range(h):
+      for j in range(w):
+        if 0 <= i + dy < h and 0 <= j + dx < w:
+          out[n, i, j] = x[n, i + dy, j + dx]
+  return out
+
+
+@pytest.mark.parametrize('fake_term', [True, False])
+def test_consistency_penalty_against_numpy_shifts_of_a_linear_d(fake_term):
+  """bCR (fake_term) / CR with T = 'translation' on 8x8 images (shifts of up to 1 px): for
+  D(x) = w.x + b, D(T(x)) - D(x) = w.(T(x) - x); the shifts are the penalty's own draws
+  (its key path), applied with numpy."""
+  shape = (5, 8, 8, 1)
+  real, fake = np.asarray(_batch(1, shape)), np.asarray(_batch(2, shape))
+  w = np.random.default_rng(4).normal(size=64)
+  params = {'w': jnp.asarray(w, jnp.float32), 'b': jnp.float32(0.3)}
+  penalty = penalties.get_penalty('consistency', fake_term=fake_term)
+  value, aux = penalty(_linear_d, params, jnp.asarray(real), jnp.asarray(fake), KEY)
+  want, grad_w = 0.0, np.zeros(64)
+  for i, x in enumerate([real, fake] if fake_term else [real]):
+    draw_key = jax.random.split(jax.random.fold_in(KEY, i), 1)[0]
+    shifts = np.asarray(jax.random.randint(draw_key, (5, 2), -1, 2))
+    assert np.abs(shifts).max() == 1  # Shifts happen: the term is not trivially 0.
+    diff = (_numpy_translate(x, shifts) - x).reshape(5, -1).astype(np.float64)
+    want += np.mean((diff @ w) ** 2)
+    grad_w += 2 * np.mean((diff @ w)[:, None] * diff, axis=0)
+    np.testing.assert_allclose(aux['consistency_' + ('real', 'fake')[i]],
+                               np.mean((diff @ w) ** 2), rtol=1e-5)
+  np.testing.assert_allclose(value, want, rtol=1e-5)
+  grads = jax.grad(lambda p, f: penalty(_linear_d, p, jnp.asarray(real), f, KEY)[0],
+                   argnums=(0, 1))(params, jnp.asarray(fake))
+  np.testing.assert_allclose(grads[0]['w'], grad_w, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(grads[0]['b'], 0.0, atol=1e-6)  # b cancels in the difference.
+  np.testing.assert_array_equal(grads[1], 0.0)  # The fakes are constants.
+
+
+def test_consistency_penalty_is_zero_for_a_d_that_ignores_the_shift():
+  """A D that sums the pixels of an image whose content is away from the border: no shift
+  of up to 1/8 of the side changes it."""
+  x = np.zeros((4, 16, 16, 1), np.float32)
+  x[:, 5:11, 6:10] = np.random.default_rng(0).uniform(size=(4, 6, 4, 1))
+  value, _ = penalties.get_penalty('consistency')(
+      lambda p, v: p * jnp.sum(v, axis=(1, 2, 3)), 2.0, jnp.asarray(x), jnp.asarray(x), KEY)
+  assert float(value) == 0.0
+  with pytest.raises(ValueError, match='DiffAugment policy'):
+    penalties.get_penalty('consistency', policy='flip')(_linear_d, None, x, x, KEY)
+
+
+def test_consistency_penalty_in_the_train_step():
+  """bCR through the DCGAN step (LayerNorm D): both terms are reported and the penalty
+  changes D's update."""
+  from gan_jax import train_step as train_step_lib  # pylint: disable=g-import-not-at-top
+  updates = {}
+  for weight in (0.0, 10.0):
+    config = helpers.tiny_dcgan_config(**{'penalty.name': 'consistency', 'penalty.weight': weight,
+                                          'model.dcgan.d_normalization': 'layer'})
+    networks, state = helpers.tiny_setup(config)
+    step = jax.jit(train_step_lib.make_train_step(config, networks))
+    updates[weight], metrics = step(state, helpers.random_batch(16), jax.random.key(3))
+  assert float(metrics['consistency_real']) > 0 and float(metrics['consistency_fake']) > 0
+  assert helpers.max_abs_diff(updates[0.0].d_params, updates[10.0].d_params) > 1e-6
+
+
 def test_registry_errors():
   assert penalties.get_penalty('none') is None
   with pytest.raises(ValueError, match='gradient_penalty'):

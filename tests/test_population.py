@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from configs import toy_ring
-from gan_jax import checkpointing, data, parallel, population, sampling, train
+from gan_jax import checkpointing, data, parallel, plots, population, sampling, train
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from tests import helpers
@@ -191,6 +191,73 @@ def test_exploit_explore_against_a_numpy_reference_of_its_rule():
   np.testing.assert_array_equal(np.asarray(new.g_params['w']),
                                 np.asarray(params['w'])[want_parents])
   assert np.asarray(new.member['active']).tolist() == [True] * 6 + [False, True]
+
+
+def test_smoothed_scores_average_each_members_latest_values_since_its_copy():
+  nan = float('nan')
+  histories = [{250: 40.0, 500: 60.0, 750: 20.0},    # Steps out of order below: by step.
+               {750: 30.0, 250: 10.0, 500: 20.0},
+               {750: 50.0},                          # Copied at 500: one value since.
+               {},                                   # Copied at 750 before any value.
+               {500: nan, 750: 10.0}]                # Diverged at 500.
+  np.testing.assert_array_equal(population.smoothed_scores(histories, 1),
+                                [20.0, 30.0, 50.0, nan, 10.0])
+  np.testing.assert_allclose(population.smoothed_scores(histories, 2),
+                             [40.0, 25.0, 50.0, nan, nan])
+  np.testing.assert_allclose(population.smoothed_scores(histories, 3),
+                             [40.0, 20.0, 50.0, nan, nan])
+  np.testing.assert_allclose(population.smoothed_scores(histories[:2], 10), [40.0, 20.0])
+  with pytest.raises(ValueError, match='pbt.smoothing'):
+    population.smoothed_scores(histories, 0)
+
+
+def test_rebuild_histories_keeps_values_after_the_last_copy_up_to_the_resumed_step():
+  rows = [[{'step': 2, 'eval/fid': 9.0}, {'step': 2, 'd_loss': 1.0},
+           {'step': 4, 'eval/fid': 7.0}, {'step': 6, 'eval/fid': 5.0},
+           {'step': 6, 'eval/fid': 4.0},              # Rewritten after a resume: the last.
+           {'step': 8, 'eval/fid': 3.0}],             # After the checkpoint: left out.
+          [{'step': 2, 'eval/fid': 8.0}, {'step': 4, 'eval/fid': 6.0},
+           {'step': 6, 'eval/fid': 2.0}]]
+  lineage = [{'step': 0, 'member': 0, 'parent': 0}, {'step': 0, 'member': 1, 'parent': 1},
+             {'step': 4, 'member': 0, 'parent': 0}, {'step': 4, 'member': 1, 'parent': 0},
+             {'step': 8, 'member': 0, 'parent': 1}]  # A round after the checkpoint.
+  got = population.rebuild_histories(rows, lineage, 'eval/fid', up_to=6)
+  assert got == [{2: 9.0, 4: 7.0, 6: 4.0}, {6: 2.0}]
+
+
+@pytest.mark.slow
+def test_pbt_ranks_on_smoothed_values_and_a_resume_rebuilds_them(tmp_path):
+  """pbt.smoothing=3 on d_loss logged every step: the lineage's scores are the means of each
+  member's last 3 values since its copy, read from its metrics.jsonl; a run stopped at step
+  3 and resumed writes the same lineage as the straight one."""
+  config = _toy(num_train_steps=6, log_every=1, sample_every=100, checkpoint_every=100)
+  config.population.size = 4
+  config.population.hparams = 'optim.g.lr=1e-4,3e-4,1e-3,3e-3'
+  config.pbt.interval = 2
+  config.pbt.metric = 'd_loss'
+  config.pbt.fraction = 0.25
+  config.pbt.smoothing = 3
+
+  def stop_at_3(step, *_):
+    if step == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'), hooks=[stop_at_3])
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  lineage = {name: [(r['step'], r['member'], r['parent'], r['score']) for r in
+                    plots.read_jsonl(str(tmp_path / name / 'lineage.jsonl')) if r['step']]
+             for name in ('straight', 'resumed')}
+  assert lineage['straight'] == lineage['resumed']
+  losses = [{r['step']: r['d_loss'] for r in plots.read_jsonl(str(
+      tmp_path / 'straight' / 'members' / f'member_{i}' / 'metrics.jsonl'))} for i in range(4)]
+  copied = {}
+  for step, member, parent, score in lineage['straight']:
+    since = copied.get(member, 0)
+    want = np.mean([losses[member][t] for t in range(max(since + 1, step - 2), step + 1)])
+    np.testing.assert_allclose(score, want, rtol=1e-6)
+    if parent != member:
+      copied[member] = step
+  assert copied, 'no member was copied: the reset of the history is untested'
 
 
 @pytest.mark.slow

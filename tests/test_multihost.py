@@ -29,6 +29,31 @@ def _main_args(workdir, data_dir, mode):
           '--config.num_train_steps=4', '--config.checkpoint_every=2']
 
 
+def _two_processes(tmp_path, args):
+  """Runs `args` (a launch/main.py command) as processes 0 and 1 of a job on localhost, 2 CPU
+  devices each; checks that both exit 0 and returns their output."""
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
+  env.pop('XLA_FLAGS', None)
+  port = _free_port()
+  # Output goes to files: an unread pipe that fills up would block one process, and the
+  # other then waits for it forever inside a collective.
+  logs = [tmp_path / f'process{i}.log' for i in range(2)]
+  procs = []
+  for i, log in enumerate(logs):
+    with open(log, 'w') as f:
+      procs.append(subprocess.Popen(
+          args + ['--num_cpu_devices=2', '--distributed',
+                  f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2',
+                  f'--process_id={i}'],
+          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
+  for p in procs:
+    p.wait(timeout=400)
+  outs = [log.read_text() for log in logs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  return outs
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('mode', ['pmap', 'shard_map'])
 def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
@@ -39,23 +64,7 @@ def test_two_processes_match_one_process(tfds_data_dir, tmp_path, mode):
                           text=True, timeout=400)
   assert single.returncode == 0, single.stderr[-3000:]
 
-  port = _free_port()
-  # Output goes to files: an unread pipe that fills up would block one process, and the
-  # other then waits for it forever inside a collective.
-  logs = [tmp_path / f'process{i}.log' for i in range(2)]
-  procs = []
-  for i, log in enumerate(logs):
-    with open(log, 'w') as f:
-      procs.append(subprocess.Popen(
-          _main_args(tmp_path / 'two', tfds_data_dir, mode) +
-          ['--num_cpu_devices=2', '--distributed', f'--coordinator_address=127.0.0.1:{port}',
-           '--num_processes=2', f'--process_id={i}'],
-          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
-  for p in procs:
-    p.wait(timeout=400)
-  outs = [log.read_text() for log in logs]
-  for p, out in zip(procs, outs):
-    assert p.returncode == 0, out[-3000:]
+  outs = _two_processes(tmp_path, _main_args(tmp_path / 'two', tfds_data_dir, mode))
   assert f'{mode} on 4 device(s)' in outs[0]
   assert 'step 4/4' in outs[0] and 'step 4/4' not in outs[1]  # Only process 0 reports.
 
@@ -84,28 +93,12 @@ def test_pbt_on_an_evaluation_metric_across_two_processes(tmp_path):
   """Only process 0 evaluates, so it ranks the members and broadcasts their scores: both
   processes take the same PBT round (without the broadcast, process 1 has no eval/ values
   and cannot rank)."""
-  env = dict(os.environ, PYTHONUNBUFFERED='1')
-  env.pop('XLA_FLAGS', None)
-  port = _free_port()
-  logs = [tmp_path / f'process{i}.log' for i in range(2)]
-  procs = []
-  for i, log in enumerate(logs):
-    with open(log, 'w') as f:
-      procs.append(subprocess.Popen(
-          [sys.executable, 'launch/main.py', '--config=configs/toy_ring.py:smoke',
-           f'--workdir={tmp_path / "run"}', '--config.num_train_steps=4',
-           '--config.population.size=4',
-           '--config.population.hparams=optim.g.lr=1e-4,3e-4,1e-3,3e-3',
-           '--config.pbt.interval=2', '--config.pbt.metric=-eval/high_quality_fraction',
-           '--config.pbt.smoothing=2', '--config.eval_every=1', '--config.eval.toy_num_samples=200',
-           '--num_cpu_devices=2', '--distributed', f'--coordinator_address=127.0.0.1:{port}',
-           '--num_processes=2', f'--process_id={i}'],
-          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
-  for p in procs:
-    p.wait(timeout=400)
-  outs = [log.read_text() for log in logs]
-  for p, out in zip(procs, outs):
-    assert p.returncode == 0, out[-3000:]
+  outs = _two_processes(tmp_path, [
+      sys.executable, 'launch/main.py', '--config=configs/toy_ring.py:smoke',
+      f'--workdir={tmp_path / "run"}', '--config.num_train_steps=4',
+      '--config.population.size=4', '--config.population.hparams=optim.g.lr=1e-4,3e-4,1e-3,3e-3',
+      '--config.pbt.interval=2', '--config.pbt.metric=-eval/high_quality_fraction',
+      '--config.pbt.smoothing=2', '--config.eval_every=1', '--config.eval.toy_num_samples=200'])
   assert 'PBT at step 2 (eval/high_quality_fraction' in outs[0]
   rounds = [json.loads(line) for line in open(tmp_path / 'run' / 'lineage.jsonl')]
   assert [r['step'] for r in rounds] == [0] * 4 + [2] * 4

@@ -193,6 +193,16 @@ def test_exploit_explore_against_a_numpy_reference_of_its_rule():
   assert np.asarray(new.member['active']).tolist() == [True] * 6 + [False, True]
 
 
+def _straight_and_stopped(config, tmp_path, stop: int):
+  """Trains `config` in tmp_path/straight, and in tmp_path/resumed until SIGTERM at step
+  `stop` (its checkpoint saved there); the caller resumes it."""
+  def send_sigterm(step, *_):
+    if step == stop:
+      os.kill(os.getpid(), signal.SIGTERM)
+  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'), hooks=[send_sigterm])
+
+
 def test_smoothed_scores_average_each_members_latest_values_since_its_copy():
   nan = float('nan')
   histories = [{250: 40.0, 500: 60.0, 750: 20.0},    # Steps out of order below: by step.
@@ -237,12 +247,7 @@ def test_pbt_ranks_on_smoothed_values_and_a_resume_rebuilds_them(tmp_path):
   config.pbt.metric = 'd_loss'
   config.pbt.fraction = 0.25
   config.pbt.smoothing = 3
-
-  def stop_at_3(step, *_):
-    if step == 3:
-      os.kill(os.getpid(), signal.SIGTERM)
-  train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'), hooks=[stop_at_3])
+  _straight_and_stopped(config, tmp_path, 3)
   train.train_and_evaluate(config, str(tmp_path / 'resumed'))
   lineage = {name: [(r['step'], r['member'], r['parent'], r['score']) for r in
                     plots.read_jsonl(str(tmp_path / name / 'lineage.jsonl')) if r['step']]
@@ -268,12 +273,7 @@ def test_resume_of_a_population_is_bitwise(tmp_path):
   config.pbt.interval = 2
   config.pbt.metric = 'd_loss'
   config.pbt.fraction = 0.34
-
-  def stop_at_2(step, *_):
-    if step == 2:
-      os.kill(os.getpid(), signal.SIGTERM)
-  train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'), hooks=[stop_at_2])
+  _straight_and_stopped(config, tmp_path, 2)
   assert sampling.load_run(str(tmp_path / 'resumed'), member=0)[-1] == 2
   train.train_and_evaluate(config, str(tmp_path / 'resumed'))
   for member in range(3):

@@ -8,9 +8,9 @@ recipe (configs/dcgan.py: transposed-conv G with BatchNorm + ReLU, strided-conv 
 LeakyReLU(0.2), non-saturating loss, Adam 2e-4 with beta1 0.5, batch 64, no EMA), built for
 3 output channels from the data shape, with an R1 penalty (gamma 1) on D, whose BatchNorm
 is LayerNorm (the penalty needs each example's score to depend on that example only). At
-10,000 steps it scored 1,000 modes and KL 0.192 (seed 0), against 0.242-0.290 for three runs
-of the plain DCGAN, and 0.084 at 20,000 (`--config.num_train_steps=20000`; the plain DCGAN
-0.191) (docs/mode_collapse.md); `penalty.name=none,model.dcgan.d_normalization=batch`
+its 20,000 steps it scored 1,000 modes and KL 0.084 and 0.086 (seeds 0 and 1; the plain
+DCGAN 0.191), and at 10,000 steps 0.192 and 0.221, against 0.242-0.290 for three runs of the
+plain DCGAN (docs/mode_collapse.md); `penalty.name=none,model.dcgan.d_normalization=batch`
 gives the plain DCGAN back. Evaluation (gan_jax/evaluation.py, also every
 eval_every steps): 26,000 samples, each channel classified by the digit classifier trained
 on single embedded digits; modes covered (of 1,000) and KL(mode histogram || uniform).
@@ -31,9 +31,10 @@ stacked_MNIST_experiments/results):
 The real-data floor here (26,000 real stacked images through the same classifier): see
 docs/mode_collapse.md; KL is not 0 even there (a finite sample of the uniform modes).
 
-Budget: 10,000 steps (5 epochs of the 128,000 images at batch 64), a tenth of the papers'
-100,000. Measured on 2 CPU cores: the plain DCGAN 6.1-11.2 steps/s shared with other work
-(9-10 alone), with R1 7.0-7.7 steps/s alone, so training takes about 25 min; each evaluation (26,000
+Budget: 20,000 steps (10 epochs of the 128,000 images at batch 64), a fifth of the papers'
+100,000 (10,000 until 2026-11-28). Measured on 2 CPU cores: the plain DCGAN 6.1-11.2 steps/s
+shared with other work (9-10 alone), with R1 4.0-7.7 steps/s alone (machines differ), so
+training takes 45-85 min; each evaluation (26,000
 samples, 78,000 digit classifications) 30-55 s, every 2,500 steps. The classifier (500 Adam
 steps on the 5,000 single digits, ~40 s) is trained once and cached in eval.cache_dir.
 `configs/stacked_mnist.py:smoke` is a few-step run without periodic evaluation (and 1,000
@@ -49,7 +50,7 @@ def get_config(arg=None):
   config = dcgan.get_config()   # The DCGAN recipe: model, loss, optimizers, no EMA.
   config.dataset.name = 'stacked_mnist'
   config.dataset.stacked_size = 128_000
-  config.num_train_steps = 10_000
+  config.num_train_steps = 20_000
   config.eval_every = 2_500
   config.eval.stacked_num_samples = 26_000
   config.penalty.name = 'r1'

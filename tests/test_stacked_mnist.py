@@ -260,7 +260,7 @@ def test_recipe_is_the_dcgan_recipe_on_stacked_mnist():
   assert c.model.name == 'dcgan' and c.loss.name == 'non_saturating' and c.ema_decay == 0
   for player in (c.optim.g, c.optim.d):
     assert (player.name, player.lr, player.adam.b1) == ('adam', 2e-4, 0.5)
-  assert c.eval.stacked_num_samples == 26_000 and c.num_train_steps == 10_000
+  assert c.eval.stacked_num_samples == 26_000 and c.num_train_steps == 20_000
   assert smoke.num_train_steps < 10 and smoke.seed == 3 and smoke.eval_every == 0
   assert stacked_recipe.get_config('smoke,eval_every=6').eval_every == 6
   assert isinstance(c.dataset, ml_collections.ConfigDict)

@@ -86,9 +86,9 @@ def consistency_penalty(d_apply: DApply, d_params, real, fake, key, *,
   T must keep what D should judge: 'translation' (the default; a shift by up to 1/8 of the
   side) keeps a digit's class, flips would not.
   """
-  augment.parse_policy(policy)
-  batches = {'real': real} if not fake_term else {'real': real,
-                                                    'fake': jax.lax.stop_gradient(fake)}
+  batches = {'real': real}
+  if fake_term:
+    batches['fake'] = jax.lax.stop_gradient(fake)
   total, aux = 0.0, {}
   for i, (name, x) in enumerate(batches.items()):
     moved = augment.diff_augment(jax.random.fold_in(key, i), x, policy,

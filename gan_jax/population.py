@@ -209,10 +209,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        'moves no member; raise either.')
     if not all(float(f) > 0 for f in pbt.factors):
       raise ValueError(f'pbt.factors must be positive; got {pbt.factors}.')
-    if int(pbt.get('smoothing', 1)) < 1:
-      raise ValueError(f'pbt.smoothing must be >= 1 (the number of a member\'s latest values '
-                       f'of pbt.metric averaged for its rank; 1 = the last alone); got '
-                       f'{pbt.smoothing}.')
+    check_smoothing(pbt.get('smoothing', 1))
     if float(pbt.resample_prob) > 0 and not parse_ranges(config):
       raise ValueError('pbt.resample_prob > 0 redraws from population.ranges, which is empty.')
 
@@ -406,6 +403,14 @@ def exploit_explore(population: GANState, scores: jax.Array, key: jax.Array, *,
   return new.replace(member=member), parents
 
 
+def check_smoothing(window) -> int:
+  """pbt.smoothing as an int; a ValueError unless it is >= 1."""
+  if int(window) < 1:
+    raise ValueError(f'pbt.smoothing must be >= 1 (the number of a member\'s latest values '
+                     f'of pbt.metric averaged for its rank; 1 = the last alone); got {window}.')
+  return int(window)
+
+
 def smoothed_scores(histories: Sequence[dict], window: int) -> np.ndarray:
   """Each member's PBT value (`pbt.smoothing` = `window`): the mean of the last `window`
   values (by step) of its history, a {step: value of pbt.metric} of the evaluations (or log
@@ -413,12 +418,10 @@ def smoothed_scores(histories: Sequence[dict], window: int) -> np.ndarray:
   are; none, or a NaN among them (a diverged member), gives NaN, which ranks last. Window 1
   is the last value alone (Jaderberg et al.'s rule); a longer one ranks members on a mean
   that one lucky or unlucky evaluation moves less."""
-  if int(window) < 1:
-    raise ValueError(f'pbt.smoothing must be >= 1 (the number of a member\'s latest values '
-                     f'averaged for its rank); got {window}.')
+  window = check_smoothing(window)
   out = np.full(len(histories), np.nan, np.float64)
   for i, history in enumerate(histories):
-    recent = [history[s] for s in sorted(history)[-int(window):]]
+    recent = [history[s] for s in sorted(history)[-window:]]
     if recent:
       out[i] = np.mean(np.asarray(recent, np.float64))  # NaN if any is.
   return out

@@ -297,6 +297,7 @@ def test_resume_of_a_population_is_bitwise(tmp_path):
     ({'population.hparams': 'objective.pix2pix.l1_weight=1,2,3'}, 'not read by'),
     ({'population.seeds': '1,2'}, 'seeds'),
     ({'pbt.interval': 10, 'pbt.fraction': 0.9}, 'pbt.fraction'),
+    ({'pbt.interval': 10, 'pbt.smoothing': 0}, 'pbt.smoothing'),
 ])
 def test_population_config_errors_say_what_to_do(fields, message):
   config = _toy(**fields)

@@ -53,6 +53,20 @@ def max_abs_diff(a, b) -> float:
   return float(max(jax.tree_util.tree_leaves(diffs)))
 
 
+def relative_update_diff(start, reference, other) -> float:
+  """||other - reference|| / ||reference - start|| over whole pytrees: how far `other` ends from
+  `reference`, as a fraction of the update that led `reference` away from `start`.
+
+  A wrong cross-device reduction (a psum for a pmean, a missing one) moves the whole update by
+  O(1); float32 reductions in another order move it by ~1e-6, except where a pre-activation sits
+  within rounding of a kink (|.|, leaky ReLU) and one unit switches sides, which moves it by up
+  to ~1e-2 in the tiny test networks (whose first D layer's outputs are ~1e-3)."""
+  sq = lambda t: sum(float(jnp.sum(jnp.square(x))) for x in jax.tree_util.tree_leaves(t))
+  diff = jax.tree_util.tree_map(lambda x, y: x.astype(jnp.float32) - y, other, reference)
+  step = jax.tree_util.tree_map(lambda x, y: x.astype(jnp.float32) - y, reference, start)
+  return (sq(diff) / sq(step)) ** 0.5
+
+
 def single_and_parallel(config, networks, state0, batch, key, steps=2):
   """`steps` train steps on one device (jit), then with each of pmap and shard_map over the 8
   fake devices, from state0 on the same batch and key: (single (state, metrics),

@@ -8,7 +8,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from configs import default
@@ -296,9 +295,10 @@ def test_remedies_match_on_8_devices(variant):
   (s1, m1), runs = helpers.single_and_parallel(config, networks, state0, _batch(),
                                                jax.random.key(3))
   for mode, (s, m) in runs.items():
-    # Reductions in another order: float32 rounding, amplified by 2 SGD steps of lr 0.1.
-    assert helpers.max_abs_diff(s1.g_params, s.g_params) < 1e-4, mode
-    assert helpers.max_abs_diff(s1.d_params, s.d_params) < 1e-4, mode
+    # Reductions in another order: float32 rounding (~1e-6 of the update; minibatch
+    # discrimination's |m_i - m_j| puts some gradient entries at |.|'s kink: 6.5e-5 measured).
+    assert helpers.relative_update_diff(state0.g_params, s1.g_params, s.g_params) < 1e-3, mode
+    assert helpers.relative_update_diff(state0.d_params, s1.d_params, s.d_params) < 1e-3, mode
     np.testing.assert_allclose(float(m['g_loss']), float(m1['g_loss']), rtol=1e-5)
 
 

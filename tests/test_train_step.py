@@ -332,4 +332,7 @@ def test_d_accuracy_gate_decides_on_the_global_batch():
     for mode, (s, m) in runs.items():
       assert float(m['d_update_applied']) == applied, mode
       assert helpers.max_abs_diff(s1.d_params, s.d_params) < PARALLEL_ATOL, mode
-      assert helpers.max_abs_diff(s1.g_params, s.g_params) < PARALLEL_ATOL, mode
+      # G's SGD step follows D's gradient, and with key 0 a few of D's first-layer outputs
+      # sit within 1e-8 of LeakyReLU's kink: float32 rounding in another order flips one and
+      # moves G's update by 7e-3 of its size on some CPUs (relative_update_diff's note).
+      assert helpers.relative_update_diff(state0.g_params, s1.g_params, s.g_params) < 2e-2, mode

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from configs import dcgan
 from configs import default
@@ -61,10 +62,8 @@ def relative_update_diff(start, reference, other) -> float:
   O(1); float32 reductions in another order move it by ~1e-6, except where a pre-activation sits
   within rounding of a kink (|.|, leaky ReLU) and one unit switches sides, which moves it by up
   to ~1e-2 in the tiny test networks (whose first D layer's outputs are ~1e-3)."""
-  sq = lambda t: sum(float(jnp.sum(jnp.square(x))) for x in jax.tree_util.tree_leaves(t))
-  diff = jax.tree_util.tree_map(lambda x, y: x.astype(jnp.float32) - y, other, reference)
-  step = jax.tree_util.tree_map(lambda x, y: x.astype(jnp.float32) - y, reference, start)
-  return (sq(diff) / sq(step)) ** 0.5
+  sub = lambda a, b: jax.tree_util.tree_map(jnp.subtract, a, b)
+  return float(optax.global_norm(sub(other, reference)) / optax.global_norm(sub(reference, start)))
 
 
 def single_and_parallel(config, networks, state0, batch, key, steps=2):

@@ -58,6 +58,10 @@ EXPECTED = {  # The settings each recipe's docstring promises.
                      betas=(0.9, 0.999)),
     'gumbel_gan': dict(loss='non_saturating', model='sequence', opt='adam', lr=1e-4,
                        betas=(0.5, 0.999)),
+    # The paper's REINFORCE without a baseline (docs/text.md#results: the leave-one-out
+    # baseline lost to MLE on NLL-oracle and NLL-test alike on the oracle).
+    'seqgan': dict(loss='non_saturating', model='sequence', rollouts=16, baseline='none',
+                   n_critic=5),
 }
 
 
@@ -121,6 +125,9 @@ def test_recipe_settings(name):
     assert c.model.d_dropout == want['d_dropout']
   if 'data' in want:
     assert c.dataset.name == want['data'] and c.model.mlp.output_activation == 'linear'
+  if 'baseline' in want:
+    own = c.objective.seqgan
+    assert (own.num_rollouts, own.baseline) == (want['rollouts'], want['baseline'])
 
 
 def test_sngan_resnet_variant():

@@ -372,8 +372,13 @@ def test_evaluate_oracle_and_sentences(monkeypatch):
   fake = np.array(text.oracle_sequences(config.dataset, 'train'))
   monkeypatch.setattr(text_modality.sampling, 'generate',
                       lambda networks, state, n, key, ema: fake[:n].astype(np.float32))
+  scored = []  # G's NLL of held-out sequences (its own test: test_text_gan.py).
+  monkeypatch.setattr(text_modality, 'generator_nll',
+                      lambda networks, state, tokens, ema: scored.append(tokens) or 4.5)
   results = evaluation.evaluate(config, None, None, None)
   params = text.oracle_params(config.dataset)
+  assert results['nll_test'] == 4.5 and 'nll_test' in results['protocol']
+  np.testing.assert_array_equal(scored[0], text.oracle_sequences(config.dataset, 'test')[:64])
   assert results['nll_oracle'] == pytest.approx(text_metrics.nll_oracle(params, fake), rel=1e-9)
   assert results['test_nll_oracle'] == pytest.approx(
       text_metrics.nll_oracle(params, text.oracle_sequences(config.dataset, 'test')), rel=1e-9)
@@ -393,7 +398,9 @@ def test_evaluate_oracle_and_sentences(monkeypatch):
     assert results[f'floor_bleu_{n}'] == pytest.approx(
         text_metrics.bleu(d['train'][:300], d['test'], n), abs=1e-12)
   assert len(results['examples']) == 10 and results['protocol']['num_self_bleu'] == m
+  np.testing.assert_array_equal(scored[1], np.asarray(d['test']))  # Every held-out sentence.
   real = evaluation.evaluate(config, None, None, None, real_split='test')
+  assert 'nll_test' not in real and len(scored) == 2  # No generator to score.
   assert real['bleu_2'] == pytest.approx(1.0)  # Every held-out sentence is its own reference.
   config.eval.text.reference_split = 'train'
   with pytest.raises(ValueError, match='must be held out'):

@@ -10,6 +10,7 @@ objectives.
 """
 
 import itertools
+import os
 import types
 
 import jax
@@ -80,24 +81,29 @@ def test_sample_categorical_matches_softmax(vocab=50):
 
 def _numpy_log_likelihood(params, tokens):
   """Sum over positions of log p(y_t | y_<t) of the LSTM, in float64 numpy."""
+  return _numpy_token_log_probs(params, tokens).sum(axis=1)
+
+
+def _numpy_token_log_probs(params, tokens, temperature=1.0):
+  """(N, L) log softmax(logits / temperature)[y_t] of the LSTM, in float64 numpy."""
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
   n, length = tokens.shape
   h = np.zeros((n, p['w_hidden'].shape[0]))
   c = np.zeros_like(h)
   x = np.broadcast_to(p['start'], h.shape)
-  total = np.zeros(n)
+  out = np.zeros((n, length))
   sig = lambda a: 1.0 / (1.0 + np.exp(-a))
   for t in range(length):
     gates = x @ p['w_input'] + h @ p['w_hidden'] + p['b_gates']
     i, f, g, o = np.split(gates, 4, axis=-1)
     c = sig(f) * c + sig(i) * np.tanh(g)
     h = sig(o) * np.tanh(c)
-    logits = h @ p['w_out'] + p['b_out']
+    logits = (h @ p['w_out'] + p['b_out']) / temperature
     logits = logits - logits.max(-1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    total += log_p[np.arange(n), tokens[:, t]]
+    out[:, t] = log_p[np.arange(n), tokens[:, t]]
     x = p['embedding'][tokens[:, t]]
-  return total
+  return out
 
 
 def test_teacher_forcing_log_likelihood_matches_numpy_and_the_mle_loss():
@@ -337,6 +343,32 @@ def test_temporal_conv_matmul_equals_xla():
   np.testing.assert_allclose(grads['xla'], grads['matmul'], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('temperature', [0.5, pytest.param(1.0, marks=pytest.mark.slow)])
+def test_generator_nll_matches_numpy_at_its_temperature(temperature):
+  """The evaluation's nll_test (text modality `generator_nll`) against the float64 numpy LSTM
+  at the sampling temperature: |diff| < 1e-5 nats per token, positions after <eos> not
+  scored, the same in batches of 3 rows (float32 sums; 12 sequences of 7 tokens)."""
+  from gan_jax.modalities import text as text_modality  # pylint: disable=g-import-not-at-top
+  config = _config('mle', vocab=11, seq_len=7, **{'model.sequence.pad_after_eos': True,
+                                                   'model.sequence.temperature': temperature})
+  networks = _networks(config)
+  variables = jax.jit(networks.generator_init)(jax.random.key(0))
+  variables = {**variables, 'params': _scaled(variables['params'], 10.0)}  # Peaked p.
+  state = types.SimpleNamespace(generator_variables=lambda ema: variables)
+  tokens = np.array(jax.random.randint(jax.random.key(1), (12, 7), 0, 11))
+  tokens[0, 2] = tokens[5, 0] = 0  # Two sequences end early.
+  log_p = _numpy_token_log_probs(variables['params'], tokens, temperature)
+  mask = np.asarray(sequence.token_mask(jnp.asarray(tokens), True))
+  assert mask.sum() < mask.size
+  expected = -np.sum(log_p * mask) / np.sum(mask)
+  for batch_size in (500, 3):
+    got = text_modality.generator_nll(networks, state, tokens, ema=False, batch_size=batch_size)
+    assert got == pytest.approx(expected, abs=1e-5)
+  if temperature != 1.0:  # The temperature is applied: T=1's NLL differs.
+    assert abs(expected + np.mean(_numpy_token_log_probs(variables['params'], tokens)[mask > 0])
+               ) > 0.1
+
+
 def test_sampling_generate_gives_int_tokens_padded_after_eos():
   config = _config('mle', vocab=4, seq_len=8, **{'model.sequence.pad_after_eos': True})
   networks = _networks(config)
@@ -392,3 +424,41 @@ def test_parallel_equals_single_device(objective):
     for field in ('g_params', 'd_params', 'g_collections'):
       assert helpers.max_abs_diff(getattr(s1, field), getattr(s, field)) < 1e-5, (mode, field)
     np.testing.assert_allclose(float(m['g_loss']), float(m1['g_loss']), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_temperature_benchmark_on_an_oracle_run(tmp_path, monkeypatch, capsys):
+  """benchmarks/text_temperature on a 4-step oracle MLE run (smoke sizes): each temperature's
+  row is NLL-oracle of the samples it draws and G's NLL-test at that temperature (each
+  recomputed here from the run's checkpoint), the oracle's own row, and the plot."""
+  from benchmarks import text_temperature  # pylint: disable=g-import-not-at-top
+  from configs import text_mle  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import text as text_data  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import text as text_metrics  # pylint: disable=g-import-not-at-top
+  from gan_jax.modalities import text as text_modality  # pylint: disable=g-import-not-at-top
+  config = text_mle.get_config('smoke')
+  config.num_train_steps, config.parallel, config.eval_every = 4, 'none', 0
+  workdir = str(tmp_path / 'mle')
+  train.train_and_evaluate(config, workdir)
+  plot = str(tmp_path / 'curve.png')
+  monkeypatch.setattr('sys.argv', ['text_temperature', '--runs', f'MLE={workdir}@4',
+                                   '--num', '50', '--temperatures', '0.5', '1.0', '--plot', plot])
+  text_temperature.main()
+  out = capsys.readouterr().out
+  assert '| NLL-oracle (down) | NLL-test (down) |' in out and os.path.exists(plot)
+  config, _, networks, state, step = sampling.load_run(workdir)
+  assert step == 4
+  params = text_data.oracle_params(config.dataset)
+  refs = text_data.split_tokens(config.dataset, 'test')[:50]
+  rows = [line.split('|')[1:-1] for line in out.splitlines() if line.startswith('| MLE |')]
+  assert len(rows) == 2
+  for row, tau in zip(rows, (0.5, 1.0)):
+    config.model.sequence.temperature = tau
+    nets = models.build_networks(config.model, networks.data_shape, networks.num_classes)
+    tokens = sampling.generate(nets, state, 50, jax.random.key(0), ema=False)
+    assert float(row[3]) == pytest.approx(text_metrics.nll_oracle(params, tokens), abs=1e-3)
+    assert float(row[4]) == pytest.approx(
+        text_modality.generator_nll(nets, state, refs, ema=False), abs=1e-3)
+  oracle_row = [line for line in out.splitlines() if line.startswith('| oracle')][0].split('|')
+  assert float(oracle_row[5]) == pytest.approx(text_metrics.nll_oracle(params, refs), abs=1e-3)

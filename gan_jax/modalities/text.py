@@ -11,6 +11,9 @@
                 beside floor_nll_oracle, the same for as many fresh samples of the oracle
                 itself (its entropy rate: the best any generator can reach) and
                 test_nll_oracle for the held-out 'test' sequences (first N).
+  both          nll_test: G's own NLL per token of held-out real sequences (the oracle's
+                first N 'test' ones; every eval.text.reference_split sentence), the
+                coverage side of NLL-oracle and BLEU (`generator_nll`).
   sentences     bleu_n (n in eval.text.bleu_orders): Texygen's BLEU-n of the generated
                 sentences against every sentence of eval.text.reference_split (held out), and
                 self_bleu_n: each of the first M generated sentences against the other M - 1
@@ -30,12 +33,14 @@ import time
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from gan_jax import metric_logging, sampling
 from gan_jax.data import text as text_data
 from gan_jax.metrics import text as text_metrics
+from gan_jax.models import sequence
 
 _FLOOR_CACHE: dict = {}
 
@@ -105,6 +110,37 @@ def write_outputs(config: ml_collections.ConfigDict, samples, labels,
     np.save(f'{base}_labels.npy', np.asarray(labels, np.int32))
     paths.append(f'{base}_labels.npy')
   return paths
+
+
+def generator_nll(networks, state, tokens, *, ema: bool, batch_size: int = 500) -> float:
+  """G's negative log-likelihood per scored token (nats) of the given real `tokens` (N, L):
+  -sum_{i,t} m_it log q(x_it | x_i,<t) / sum m, by teacher forcing, with q the distribution G
+  samples from (softmax of its logits / model.sequence.temperature) and m `token_mask` (all
+  positions; up to and including <eos> when the generator pads after it). On held-out
+  sequences this is the NLL-test of Texygen and Caccia et al. (2020): how much of the data G
+  covers (a generator that drops modes, or a low temperature, raises it), the other side of
+  NLL-oracle, which rewards dropping them."""
+  module = networks.make_generator(None)
+  temperature = float(getattr(module, 'temperature', 1.0))
+  pad = bool(getattr(module, 'pad_after_eos', False))
+  variables = state.generator_variables(ema=ema)
+  x = tokens_of(tokens)
+  if not len(x):
+    raise ValueError('generator_nll needs at least one sequence.')
+
+  @jax.jit
+  def totals(variables, batch):
+    logits = sequence.generator_method(networks, variables, 'teacher_forcing', batch)
+    log_p = jax.nn.log_softmax(logits.astype(jnp.float32) / temperature, axis=-1)
+    picked = jnp.take_along_axis(log_p, batch[..., None], axis=-1)[..., 0]
+    mask = sequence.token_mask(batch, pad)
+    return -jnp.sum(picked * mask), jnp.sum(mask)
+
+  nll = count = 0.0
+  for start in range(0, len(x), batch_size):  # The last, shorter batch compiles once more.
+    a, b = totals(variables, jnp.asarray(x[start:start + batch_size]))
+    nll, count = nll + float(a), count + float(b)
+  return nll / count
 
 
 def _split_tokens(config, split: str, num: int = 0) -> np.ndarray:
@@ -222,6 +258,18 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
     results, protocol = _sentence_metrics(config, tokens)
     log(f'Text metrics on {len(tokens)} sentences: '
         + ' '.join(f'{k}={v:.4f}' for k, v in results.items() if 'bleu' in k))
+  if real_split is None:  # G's NLL of held-out real sequences: what the samples leave out.
+    held_out = (_split_tokens(config, 'test', n) if d.name == text_data.ORACLE else
+                _split_tokens(config, config.eval.text.reference_split))
+    results['nll_test'] = generator_nll(networks, state, held_out, ema=ema)
+    protocol['nll_test'] = (
+        f'nll_test: the generator\'s own negative log-likelihood per scored token (nats) of '
+        f'the {len(held_out)} held-out real sequences of '
+        f'{"test" if d.name == text_data.ORACLE else config.eval.text.reference_split} '
+        '(teacher forcing, at its sampling temperature; Texygen\'s NLL-test): lower covers '
+        'more of the data. NLL-oracle alone rewards dropping modes (a lower temperature '
+        'lowers it); read the two together')
+    log(f'nll_test={results["nll_test"]:.4f} on {len(held_out)} held-out sequences')
   results['examples'] = decode_samples(config, tokens[:int(config.eval.text.num_examples)])
   results['protocol'] = dict(
       kind='text',

@@ -41,6 +41,7 @@ from gan_jax import metric_logging, sampling
 from gan_jax.data import text as text_data
 from gan_jax.metrics import text as text_metrics
 from gan_jax.models import sequence
+from gan_jax.objectives import mle
 
 _FLOOR_CACHE: dict = {}
 
@@ -121,8 +122,6 @@ def generator_nll(networks, state, tokens, *, ema: bool, batch_size: int = 500) 
   covers (a generator that drops modes, or a low temperature, raises it), the other side of
   NLL-oracle, which rewards dropping them."""
   module = networks.make_generator(None)
-  temperature = float(getattr(module, 'temperature', 1.0))
-  pad = bool(getattr(module, 'pad_after_eos', False))
   variables = state.generator_variables(ema=ema)
   x = tokens_of(tokens)
   if not len(x):
@@ -131,10 +130,9 @@ def generator_nll(networks, state, tokens, *, ema: bool, batch_size: int = 500) 
   @jax.jit
   def totals(variables, batch):
     logits = sequence.generator_method(networks, variables, 'teacher_forcing', batch)
-    log_p = jax.nn.log_softmax(logits.astype(jnp.float32) / temperature, axis=-1)
-    picked = jnp.take_along_axis(log_p, batch[..., None], axis=-1)[..., 0]
-    mask = sequence.token_mask(batch, pad)
-    return -jnp.sum(picked * mask), jnp.sum(mask)
+    log_p = mle.token_log_probs(logits / module.temperature, batch)
+    mask = sequence.token_mask(batch, module.pad_after_eos)
+    return -jnp.sum(log_p * mask), jnp.sum(mask)
 
   nll = count = 0.0
   for start in range(0, len(x), batch_size):  # The last, shorter batch compiles once more.
@@ -259,13 +257,13 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
     log(f'Text metrics on {len(tokens)} sentences: '
         + ' '.join(f'{k}={v:.4f}' for k, v in results.items() if 'bleu' in k))
   if real_split is None:  # G's NLL of held-out real sequences: what the samples leave out.
-    held_out = (_split_tokens(config, 'test', n) if d.name == text_data.ORACLE else
-                _split_tokens(config, config.eval.text.reference_split))
+    oracle = d.name == text_data.ORACLE
+    split = 'test' if oracle else config.eval.text.reference_split
+    held_out = _split_tokens(config, split, n if oracle else 0)
     results['nll_test'] = generator_nll(networks, state, held_out, ema=ema)
     protocol['nll_test'] = (
         f'nll_test: the generator\'s own negative log-likelihood per scored token (nats) of '
-        f'the {len(held_out)} held-out real sequences of '
-        f'{"test" if d.name == text_data.ORACLE else config.eval.text.reference_split} '
+        f'the {len(held_out)} held-out real sequences of {split} '
         '(teacher forcing, at its sampling temperature; Texygen\'s NLL-test): lower covers '
         'more of the data. NLL-oracle alone rewards dropping modes (a lower temperature '
         'lowers it); read the two together')

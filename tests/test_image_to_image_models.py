@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import default
+from gan_jax import models
 from gan_jax.data import unpaired
 from gan_jax.models import cyclegan
 from gan_jax.models import patchgan
@@ -357,6 +358,27 @@ def test_cyclegan_gradients_finite():
   grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(gv['params'], dv['params'])
   chex.assert_tree_all_finite(grads)
   assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree_util.tree_leaves(grads))
+
+
+@pytest.mark.slow  # ~5 s: two PatchGANs compiled three times.
+def test_cyclegan_packed_discriminators_score_packs_within_each_domain():
+  # model.d_pack on CycleGAN: each D scores packs of 2 of its own domain's images stacked on
+  # the channel axis (never an A image with a B image), one patch map per pack.
+  config = tiny_model_config()
+  config.name = 'cyclegan'
+  config.d_pack = 2
+  networks = models.build_networks(config, (32, 32, 1), None, (32, 32, 1))
+  dv = jax.jit(networks.discriminator_init)(jax.random.key(0, impl='rbg'))
+  assert dv['params']['d_a']['conv0']['kernel'].shape[2] == 2  # 2 grey images per pack.
+  a, b = images(0, (4, 32, 32, 1)), images(1, (4, 32, 32, 1))
+  logits = jax.jit(lambda v, x: networks.discriminator_apply(v, x, train=False)[0])(
+      dv, {'a': a, 'b': b})
+  chex.assert_shape([logits['a'], logits['b']], (2, 6, 6))
+  # Pack k = images 2k, 2k + 1, by hand, through the unpacked modules.
+  by_hand = {k: jnp.concatenate([x[0::2], x[1::2]], axis=-1) for k, x in (('a', a), ('b', b))}
+  expected = run(networks.make_discriminator(None), dv, by_hand)
+  np.testing.assert_allclose(logits['a'], expected['a'], rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(logits['b'], expected['b'], rtol=1e-6, atol=1e-6)
 
 
 def test_cyclegan_build_errors():

@@ -248,7 +248,8 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
   if tokens.shape[1] != int(d.text.seq_len):
     raise ValueError(f'The sequences have {tokens.shape[1]} tokens; dataset.text.seq_len is '
                      f'{d.text.seq_len}.')
-  if d.name == text_data.ORACLE:
+  oracle = d.name == text_data.ORACLE
+  if oracle:
     results, protocol = _oracle_metrics(config, tokens, key)
     log(f'Text metrics on {len(tokens)} sequences: nll_oracle={results["nll_oracle"]:.4f} '
         f'(floor {results["floor_nll_oracle"]:.4f})')
@@ -257,7 +258,6 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
     log(f'Text metrics on {len(tokens)} sentences: '
         + ' '.join(f'{k}={v:.4f}' for k, v in results.items() if 'bleu' in k))
   if real_split is None:  # G's NLL of held-out real sequences: what the samples leave out.
-    oracle = d.name == text_data.ORACLE
     split = 'test' if oracle else config.eval.text.reference_split
     held_out = _split_tokens(config, split, n if oracle else 0)
     results['nll_test'] = generator_nll(networks, state, held_out, ema=ema)

@@ -471,9 +471,10 @@ def get_config() -> ml_collections.ConfigDict:
   # mle: teacher forcing on the real batch (D is not trained: a zero D loss).
   # seqgan (Yu et al. 2017): REINFORCE with D's sigmoid(logit) of num_rollouts Monte Carlo
   # completions of every prefix as Q; baseline 'batch_mean' (Q_t's mean over the rest of the
-  # global batch) | 'none'; pretrain_discriminator holds G fixed and trains D only.
+  # global batch) | 'none'; pretrain_discriminator holds G fixed and trains D only;
+  # mle_weight w > 0 adds w x MLE's teacher-forcing loss on the real batch to G's loss.
   c.objective.seqgan = ml_collections.ConfigDict(dict(
-      num_rollouts=16, baseline='batch_mean', pretrain_discriminator=False))
+      num_rollouts=16, baseline='batch_mean', pretrain_discriminator=False, mle_weight=0.0))
   # gumbel (Kusner & Hernandez-Lobato 2016): D reads G's Gumbel-softmax relaxed one-hot
   # vectors; tau = max(tau_min, tau_start * exp(-anneal_rate * n)), n = G's relaxed training
   # passes so far; straight_through: one-hot forward values, relaxed gradients.

@@ -26,6 +26,9 @@ Budget: at d_width 64 one adversarial step takes ~15 s on the shared 2-core CPU 
 19,456 rollout completions); the measured runs used --config.model.d_width=16 and D lr 1e-3
 for pre-training and adversarial training alike (~6 s / step; docs/text.md#results).
 
+`--config.objective.seqgan.mle_weight=W` adds W x MLE's teacher-forcing loss on the real batch
+to G's loss (0, the paper's pure REINFORCE, by default; docs/text.md).
+
 Tasks as configs/text_mle.py: ':oracle' (default; NLL-oracle) or ':sentences' (BLEU and
 self-BLEU). Variants: ':pretrain_d' (phase 2: 1,000 D steps), ':smoke', any 'field=value'.
 """

@@ -6,7 +6,7 @@ SeqGAN's REINFORCE gradient (rollouts, D's rewards, baseline) against the exact 
 the expected reward on a vocabulary of 3 and length 3 (all 27 sequences enumerated);
 Gumbel-softmax samples against the categorical probabilities as tau -> 0; shapes, the two
 convolution forms, the clear errors. Slow: pmap == shard_map == one device for the three
-objectives.
+objectives; SeqGAN's mle_weight term against objective 'mle'.
 """
 
 import itertools
@@ -257,6 +257,41 @@ def test_reinforce_gradient_matches_the_exact_gradient(baseline):
       np.max(np.abs(mean - exact) / (se + 1e-12))
 
 
+@pytest.mark.slow
+def test_seqgan_mle_weight_adds_the_mle_loss_on_the_real_batch():
+  """objective.seqgan.mle_weight = w: G's loss and its gradient = SeqGAN's (w = 0, same draws)
+  + w x objective 'mle''s on the step's real batch (padding after <eos> unscored); w = 0
+  feeds G no real tokens (the paper's step, unchanged)."""
+  fields = {'objective.seqgan.num_rollouts': 2, 'model.sequence.pad_after_eos': True}
+  config, networks, g_params, g_coll, d_params = _seqgan_setup(num_rollouts=2)
+  ctx = train_step_lib.make_context(config, networks)
+  tokens = jnp.asarray([[1, 2, 0], [2, 2, 1], [0, 0, 0], [1, 0, 2]], jnp.int32)
+  batch = {'image': tokens}
+  key = jax.random.key(4)
+  objs = {w: objectives.get_objective(_config('seqgan', **fields, **{
+      'objective.seqgan.mle_weight': w})) for w in (0.0, 0.5)}
+  mle_objective = objectives.get_objective(_config('mle', **fields))
+  assert set(objs[0.0].generator_inputs(ctx, key, batch)) == {'z'}
+
+  def g_loss(objective, params):
+    g_inputs = objective.generator_inputs(ctx, key, batch)
+    fake, _ = objective.generate(ctx, params, g_coll, g_inputs, key)
+    return objective.generator_loss(ctx, d_params, {}, batch, g_inputs, fake, key, None, 0)[0]
+
+  def mle_loss(params):
+    g_inputs = mle_objective.generator_inputs(ctx, key, batch)
+    fake, _ = mle_objective.generate(ctx, params, g_coll, g_inputs, key)
+    return mle_objective.generator_loss(ctx, None, {}, batch, g_inputs, fake, key, None, 0)[0]
+
+  flat = lambda tree: jax.flatten_util.ravel_pytree(tree)[0]
+  (l0, g0), (l1, g1), (lm, gm) = jax.jit(lambda p: [
+      (f(p), flat(jax.grad(f)(p))) for f in (
+          lambda q: g_loss(objs[0.0], q), lambda q: g_loss(objs[0.5], q), mle_loss)])(g_params)
+  assert float(lm) > 0.1 and float(jnp.linalg.norm(gm)) > 0.1
+  np.testing.assert_allclose(float(l1), float(l0) + 0.5 * float(lm), rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(g1), np.asarray(g0 + 0.5 * gm), rtol=1e-4, atol=1e-6)
+
+
 # ---- Gumbel-softmax ----------------------------------------------------------------------
 
 def test_gumbel_softmax_tends_to_the_categorical_as_tau_goes_to_zero():
@@ -396,6 +431,8 @@ def test_bad_settings_are_clear_errors():
     objectives.get_objective(_config('mle', **{'model.name': 'dcgan'}))
   with pytest.raises(ValueError, match='num_rollouts'):
     objectives.get_objective(_config('seqgan', **{'objective.seqgan.num_rollouts': 0}))
+  with pytest.raises(ValueError, match='mle_weight'):
+    objectives.get_objective(_config('seqgan', **{'objective.seqgan.mle_weight': -1.0}))
   with pytest.raises(ValueError, match='tau_min'):
     objectives.get_objective(_config('gumbel', **{'objective.gumbel.tau_min': 2.0}))
   with pytest.raises(ValueError, match='token sequences'):
@@ -405,12 +442,15 @@ def test_bad_settings_are_clear_errors():
 # ---- parallel equivalence (slow) ---------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize('objective', ['seqgan', 'gumbel', 'mle'])
+@pytest.mark.parametrize('objective', ['seqgan', 'seqgan+mle', 'gumbel', 'mle'])
 def test_parallel_equals_single_device(objective):
   """2 Adam steps of each objective on one device, pmap and shard_map over 8 devices, global
-  batch 16: the same parameters (D dropout 0: its keys differ per device count)."""
-  config = _config(objective, vocab=17, seq_len=6, **{
+  batch 16: the same parameters (D dropout 0: its keys differ per device count).
+  'seqgan+mle': SeqGAN with objective.seqgan.mle_weight 1."""
+  mle_weight = 1.0 if objective == 'seqgan+mle' else 0.0
+  config = _config(objective.split('+')[0], vocab=17, seq_len=6, **{
       'objective.seqgan.num_rollouts': 3, 'model.sequence.pad_after_eos': True,
+      'objective.seqgan.mle_weight': mle_weight,
       'optim.g.name': 'adam', 'optim.d.name': 'adam'})
   networks = _networks(config)
   state0 = state_lib.create_state(config, networks, jax.random.key(0))

@@ -70,6 +70,15 @@ def discriminator_terms(ctx: base.StepContext, d_params, d_coll, real, fake, key
   return d_loss, coll, aux, d_real
 
 
+def mean_nll(log_probs: jax.Array, tokens: jax.Array, pad_after_eos: bool,
+             ctx: base.StepContext) -> jax.Array:
+  """-sum m log p / (global count of m) per device: pmean'd by the step, the global batch's
+  mean negative log-likelihood per scored token. log_probs, tokens (N, L)."""
+  mask = sequence.token_mask(tokens, pad_after_eos)
+  count = ctx.pmean(jnp.sum(mask))  # Mean scored positions per device (global / devices).
+  return -jnp.sum(log_probs * mask) / count
+
+
 class MLE(base.Objective):
   """Teacher forcing on real sequences; D untouched (see the module docstring)."""
 
@@ -98,7 +107,5 @@ class MLE(base.Objective):
 
   def generator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, cache, step):
     del d_params, batch, key, cache, step
-    mask = sequence.token_mask(g_inputs['tokens'], self.pad_after_eos)
-    count = ctx.pmean(jnp.sum(mask))  # Mean scored positions per device (global / devices).
-    nll = -jnp.sum(fake * mask) / count
+    nll = mean_nll(fake, g_inputs['tokens'], self.pad_after_eos, ctx)
     return nll, (d_coll, {'nll_per_token': nll})

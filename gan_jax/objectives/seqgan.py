@@ -26,6 +26,12 @@ of the global batch (leave-one-out: independent of sequence i, so the estimate s
 unbiased and its variance drops); 'none' b = 0 (the paper's). m: positions up to and including
 <eos> for sentences (model.sequence.pad_after_eos), else all.
 
+objective.seqgan.mle_weight = w > 0 adds w times MLE's teacher-forcing loss on the step's real
+batch to G's loss (the mean negative log-likelihood per scored token over the global batch,
+as objective 'mle'): a mixed objective in the manner of sequence-level training (Ranzato et
+al. 2016; Paulus et al. 2018), which keeps G's probability on the real sentences while
+REINFORCE moves it. Not the paper's (w = 0, the default: the step is then unchanged).
+
 SeqGAN's discriminator pre-training on the MLE generator's samples is this objective with
 objective.seqgan.pretrain_discriminator=True: G's loss is 0 (its parameters stay put) and no
 rollouts are drawn. The paper's recipe is then three runs chained by config.init_from: MLE
@@ -33,8 +39,11 @@ rollouts are drawn. The paper's recipe is then three runs chained by config.init
 
 Randomness: every sequence's draws (its tokens and its rollouts) come from a key made of its
 own latent row (`sequence.latent_keys`), drawn for the global batch, so a global batch gives
-the same tokens and rewards on any number of devices. The paper's rollout network is a
-delayed copy of G (update rate 0.8); here the rollouts use G's current parameters.
+the same tokens and rewards on any number of devices. The rollouts use G's current
+parameters, as the paper's roll-out policy does (G itself). Its reference code keeps a
+separate rollout network with an `update_rate` of 0.8, which reads like a delayed copy but
+computes G's current values: the rollout graph is built once from `tf.identity` reads of G's
+variables, and the update combines two reads of the same variables (docs/text.md).
 """
 
 import jax
@@ -80,6 +89,10 @@ class SeqGAN(base.Objective):
     self.baseline = own.baseline
     self.pretrain_discriminator = bool(own.pretrain_discriminator)
     self.pad_after_eos = bool(config.model.sequence.pad_after_eos)
+    self.mle_weight = float(own.get('mle_weight', 0.0))
+    if not self.mle_weight >= 0:
+      raise ValueError(f'objective.seqgan.mle_weight must be >= 0 (0: the paper\'s pure '
+                       f'REINFORCE); got {own.mle_weight}.')
     if self.num_rollouts < 1:
       raise ValueError(f'objective.seqgan.num_rollouts must be >= 1 (the paper: 16); got '
                        f'{self.num_rollouts}.')
@@ -89,7 +102,10 @@ class SeqGAN(base.Objective):
 
   def generator_inputs(self, ctx, key, batch):
     n = batch['image'].shape[0]
-    return {'z': ctx.draw_global(ctx.networks.sample_latents, key, n)}
+    inputs = {'z': ctx.draw_global(ctx.networks.sample_latents, key, n)}
+    if self.mle_weight > 0 and not self.pretrain_discriminator:
+      inputs['real_tokens'] = jnp.asarray(batch['image']).astype(jnp.int32)
+    return inputs
 
   def generate(self, ctx, g_params, g_coll, g_inputs, key):
     del key  # Every sequence's randomness comes from its latent row.
@@ -104,6 +120,10 @@ class SeqGAN(base.Objective):
                                            'rollouts', tokens, rollout_keys,
                                            self.num_rollouts)
       out['rollouts'] = lax.stop_gradient(rollouts).astype(jnp.float32)
+    if 'real_tokens' in g_inputs:
+      real = g_inputs['real_tokens']
+      real_logits = sequence.generator_method(ctx.networks, variables, 'teacher_forcing', real)
+      out['real_log_probs'] = mle.token_log_probs(real_logits, real)
     return out, g_coll
 
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,
@@ -129,7 +149,7 @@ class SeqGAN(base.Objective):
     return lax.stop_gradient(jnp.concatenate([partial.T, full[:, None]], axis=1))
 
   def generator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, cache, step):
-    del batch, g_inputs, key, cache, step
+    del batch, key, cache, step
     log_probs = fake['log_probs']
     if self.pretrain_discriminator:  # G held fixed: a zero loss (zero gradient).
       zero = 0.0 * jnp.sum(log_probs)
@@ -140,4 +160,8 @@ class SeqGAN(base.Objective):
     loss = reinforce_surrogate(log_probs, q, baseline, mask)
     aux = {'reward': jnp.mean(q[:, -1]), 'q_mean': jnp.mean(q),
            'log_prob_per_token': jnp.sum(log_probs * mask) / jnp.sum(mask)}
+    if 'real_log_probs' in fake:
+      nll = mle.mean_nll(fake['real_log_probs'], g_inputs['real_tokens'], self.pad_after_eos, ctx)
+      loss = loss + self.mle_weight * nll
+      aux['mle_nll_per_token'] = nll
     return loss, (d_coll, aux)

@@ -70,6 +70,12 @@ def discriminator_terms(ctx: base.StepContext, d_params, d_coll, real, fake, key
   return d_loss, coll, aux, d_real
 
 
+def teacher_forcing_log_probs(networks, variables, tokens: jax.Array) -> jax.Array:
+  """log p(y_t | y_<t) of the given sequences (N, L) under G's `variables`: (N, L)."""
+  logits = sequence.generator_method(networks, variables, 'teacher_forcing', tokens)
+  return token_log_probs(logits, tokens)
+
+
 def mean_nll(log_probs: jax.Array, tokens: jax.Array, pad_after_eos: bool,
              ctx: base.StepContext) -> jax.Array:
   """-sum m log p / (global count of m) per device: pmean'd by the step, the global batch's
@@ -95,9 +101,8 @@ class MLE(base.Objective):
 
   def generate(self, ctx, g_params, g_coll, g_inputs, key):
     del key
-    logits = sequence.generator_method(ctx.networks, generator_variables(g_params, g_coll),
-                                       'teacher_forcing', g_inputs['tokens'])
-    return token_log_probs(logits, g_inputs['tokens']), g_coll
+    return teacher_forcing_log_probs(ctx.networks, generator_variables(g_params, g_coll),
+                                     g_inputs['tokens']), g_coll
 
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,
                          step):

@@ -121,9 +121,8 @@ class SeqGAN(base.Objective):
                                            self.num_rollouts)
       out['rollouts'] = lax.stop_gradient(rollouts).astype(jnp.float32)
     if 'real_tokens' in g_inputs:
-      real = g_inputs['real_tokens']
-      real_logits = sequence.generator_method(ctx.networks, variables, 'teacher_forcing', real)
-      out['real_log_probs'] = mle.token_log_probs(real_logits, real)
+      out['real_log_probs'] = mle.teacher_forcing_log_probs(ctx.networks, variables,
+                                                            g_inputs['real_tokens'])
     return out, g_coll
 
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,

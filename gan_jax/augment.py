@@ -236,6 +236,12 @@ ADA_POLICIES: dict[str, tuple[str, ...]] = {
 }
 _ADA_TRANSFORMS = tuple(name for names in ADA_POLICIES.values() for name in names)
 ADA_CONTROLLER_OPTIONS = ('target', 'speed_images')
+# How the controller reads overfitting (not ada_adjust arguments; the train step uses them):
+# 'rt' (the paper's default) E[sign D(real)] on the training batch; 'rv' the paper's
+# validation heuristic (E[D_train] - E[D_val]) / (E[D_train] - E[D_gen]) (`ada_rv`), which
+# needs held-out real images of `validation_split` in every batch (the training loop adds them).
+ADA_HEURISTICS = ('rt', 'rv')
+ADA_HEURISTIC_OPTIONS = ('heuristic', 'validation_split')
 _LUMA_AXIS = (1 / math.sqrt(3),) * 3  # ADA's grey axis in RGB (equal weights, not Rec. 601).
 
 
@@ -349,13 +355,28 @@ def check_ada_options(**options) -> None:
   numpy numbers (fixed when the step is built; only p changes during training), finite and
   >= 0.
   """
-  valid = _ada_option_names() + ADA_CONTROLLER_OPTIONS
+  valid = _ada_option_names() + ADA_CONTROLLER_OPTIONS + ADA_HEURISTIC_OPTIONS
   unknown = sorted(set(options) - set(valid))
   if unknown:
     raise ValueError(f'Unknown ADA option(s) {unknown}; valid options: {list(valid)}.')
+  heuristic = options.get('heuristic', 'rt')
+  if heuristic not in ADA_HEURISTICS:
+    raise ValueError(f"ADA heuristic must be one of {list(ADA_HEURISTICS)} ('rt': E[sign "
+                     f"D(real)], 'rv': D on training vs held-out vs generated images); got "
+                     f'{heuristic!r}.')
+  split = options.get('validation_split', '')
+  if not isinstance(split, str):
+    raise ValueError(f'ADA validation_split must be a split name string; got {split!r}.')
+  if heuristic == 'rv' and not split:
+    raise ValueError("ADA heuristic='rv' compares D on training and held-out real images; set "
+                     "augment.options.validation_split to a split of the training dataset "
+                     "that training does not use (e.g. 'train[300:1300]' when training on "
+                     "'train[:300]').")
   for name, value in options.items():
     if name == 'policy':
       _ada_policy_letters(value)
+      continue
+    if name in ADA_HEURISTIC_OPTIONS:
       continue
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
       raise ValueError(  # noqa: TRY004
@@ -363,7 +384,7 @@ def check_ada_options(**options) -> None:
           f'traced); got {value!r} of type {type(value).__name__}.')
     if not math.isfinite(value):
       raise ValueError(f'ADA option {name} must be finite; got {value}.')
-    if name == 'target':
+    if name == 'target' and heuristic == 'rt':
       if not -1 <= value <= 1:
         raise ValueError(f'ADA target is a value of E[sign D(real)], so in [-1, 1] (the paper '
                          f'uses 0.6); got {value}.')
@@ -593,8 +614,9 @@ def ada_adjust(p, sign_mean, *, target: float = 0.6, batch_images,
   Args:
     p: the current probability (traced or not).
     sign_mean: r_t = E[sign(D(real))] over the images since the last adjustment (D's output
-      positive = real); above `target` D overfits, so p rises; below, p falls.
-    target: the r_t to hold (the paper's 0.6).
+      positive = real); above `target` D overfits, so p rises; below, p falls. Or any
+      overfitting heuristic with the same sense, e.g. r_v (`ada_rv`).
+    target: the heuristic's value to hold (the paper's 0.6 for both r_t and r_v).
     batch_images: real images seen since the last adjustment (> 0).
     speed_images: images over which p can go from 0 to 1 (> 0; the paper: 500k).
 
@@ -609,3 +631,22 @@ def ada_adjust(p, sign_mean, *, target: float = 0.6, batch_images,
                      f'{jnp.shape(p)} and {jnp.shape(sign_mean)}.')
   step = jnp.sign(jnp.asarray(sign_mean, jnp.float32) - target) * (batch_images / speed_images)
   return jnp.clip(jnp.asarray(p, jnp.float32) + step, 0.0, 1.0)
+
+
+def ada_rv(train_logit, validation_logit, generated_logit) -> jax.Array:
+  """ADA's validation heuristic r_v = (E[D_train] - E[D_val]) / (E[D_train] - E[D_gen]).
+
+  0: D scores held-out real images as it scores its training images (no overfitting); 1: as
+  it scores generated ones. The arguments are D's mean logits on the step's training batch,
+  on held-out real images and on generated images. Where D does not score its training
+  images above generated ones (E[D_train] <= E[D_gen]) there is nothing to overfit and r_v
+  is 0 (p falls). `ada_adjust` moves p by sign(r_v - target), which for a positive
+  denominator is sign((E[D_train] - E[D_val]) - target (E[D_train] - E[D_gen])), so a
+  per-step r_v drives p by the sign of that batch-mean difference, as the paper's r_t is
+  driven by the sign of a batch mean.
+  """
+  t, v, g = (jnp.asarray(x, jnp.float32) for x in (train_logit, validation_logit,
+                                                   generated_logit))
+  separation = t - g
+  positive = separation > 0
+  return jnp.where(positive, (t - v) / jnp.where(positive, separation, 1.0), 0.0)

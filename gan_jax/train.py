@@ -36,6 +36,8 @@ from gan_jax import checkpointing, data, evaluation, metric_logging, modalities,
 from gan_jax import plots, population
 from gan_jax import sampling, sweep, visualize
 from gan_jax import state as state_lib
+from gan_jax import train_step as train_step_lib
+from gan_jax.objectives import base as objectives_base
 
 # hook(step, host_state, networks), run by process 0 at every log step. The state's buffers
 # may be donated to the next step: copy what you keep (jax.device_get).
@@ -487,6 +489,35 @@ def start_lineage(run: Run, host_state: state_lib.GANState, start_step: int) -> 
     write_lineage(run, host_state, start_step, np.arange(k), np.full(k, np.nan))
 
 
+def training_batches(run: Run, start_step: int, total: int, loader: dict):
+  """The run's batches for steps start_step .. total - 1; with ADA's 'rv' heuristic each also
+  holds a batch of the held-out `augment.options.validation_split` (its own shuffle, the same
+  size and critic axis) under the keys objectives.base.ADA_VALIDATION_IMAGE / _LABEL."""
+  config = run.config
+  kwargs = dict(global_batch=config.batch_size, n_critic=config.d_steps_per_g_step,
+                start_step=start_step, num_steps=total, **loader)
+  batches = data.batches(run.source, seed=config.seed, **kwargs)
+  split = train_step_lib.ada_validation_split(config)
+  if split is None:
+    return batches
+  if split == config.dataset.split:
+    raise ConfigError(f'augment.options.validation_split={split!r} is the training split; '
+                      "ADA's 'rv' heuristic needs real images D never trains on (e.g. "
+                      "'train[300:1300]' when training on 'train[:300]').")
+  held_out = evaluation.load_split(config, split)
+  if held_out.data_shape != run.source.data_shape:
+    raise ConfigError(f'augment.options.validation_split={split!r} gives data of shape '
+                      f'{held_out.data_shape}, the training split {run.source.data_shape}.')
+  # A seed of its own (a fold of the run's), so the training batches stay those of a run
+  # without it.
+  held_out_batches = data.batches(held_out, seed=(int(config.seed) * 7919 + 17) % 2**31,
+                                  **kwargs)
+  keys = {'image': objectives_base.ADA_VALIDATION_IMAGE,
+          'label': objectives_base.ADA_VALIDATION_LABEL}
+  return ({**b, **{new: v[old] for old, new in keys.items() if old in v}}
+          for b, v in zip(batches, held_out_batches))
+
+
 def save_checkpoint(run: Run, host_state: state_lib.GANState, step: int) -> None:
   checkpointing.save(run.mngr, step, host_state, run.config, force=True)
 
@@ -546,15 +577,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     loader = dict(process_index=jax.process_index(), process_count=jax.process_count(),
                   num_threads=config.dataset.num_threads, prefetch=config.dataset.prefetch)
     if run.members is not None:
+      if train_step_lib.ada_validation_split(config) is not None:
+        raise ConfigError("ADA's 'rv' heuristic (held-out images in every batch) is not "
+                          "wired into population batches; use augment.options.heuristic='rt' "
+                          'with population.size > 1, or a sweep.')
       run.members.active = np.asarray(state.member['active'], bool)
       start_lineage(run, state, start_step)
       if pbt_every:
         start_pbt_histories(run, start_step)
       batches = population.batches(run.source, config, start_step=start_step, **loader)
     else:
-      batches = data.batches(
-          run.source, global_batch=config.batch_size, n_critic=config.d_steps_per_g_step,
-          seed=config.seed, start_step=start_step, num_steps=total, **loader)
+      batches = training_batches(run, start_step, total, loader)
     dev_state = run.trainer.put_state(state)
     del state
     window, pending, last_row = Window(start_step), None, {}

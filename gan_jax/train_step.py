@@ -33,7 +33,9 @@ of its `discriminator_regularizer` / `generator_regularizer`, after the player's
 on the steps with step % k == 0 (`lax.cond`, or a select of an update computed every step:
 `lazy_regularization_branch`). ADA (`augment.name='ada'`): the augmentation probability p is
 kept in `state.extras['ada_p']`, carried to D's input transform by the context, and moved
-after every D update from E[sign D(real)] of the global batch (`augment.ada_adjust`).
+after every D update from E[sign D(real)] of the global batch (`augment.ada_adjust`), or with
+`augment.options.heuristic='rv'` from r_v (`augment.ada_rv`) of D's global-batch mean logits on
+the training images, on held-out ones (the batch's `ada_validation_image`) and on generated ones.
 
 With `d_accuracy_gate` = a > 0 (3D-GAN, Wu et al. 2016: a = 0.8) each critic update is kept
 only when D's accuracy on that update's batch before it (the loss's `d_accuracy`, the mean
@@ -72,7 +74,19 @@ def ada_settings(config: ml_collections.ConfigDict) -> Optional[tuple[dict, dict
   options = dict(config.augment.options)
   augment.check_ada_options(**options)
   controller = {k: options.pop(k) for k in augment.ADA_CONTROLLER_OPTIONS if k in options}
+  for k in augment.ADA_HEURISTIC_OPTIONS:
+    options.pop(k, None)
   return options, controller
+
+
+def ada_validation_split(config: ml_collections.ConfigDict) -> Optional[str]:
+  """The split whose images (and labels) the step needs in its batch under the keys
+  `base.ADA_VALIDATION_PREFIX` + image / label, when ADA reads overfitting with heuristic
+  'rv'; else None."""
+  if config.augment.name != 'ada' or config.augment.options.get('heuristic', 'rt') != 'rv':
+    return None
+  augment.check_ada_options(**dict(config.augment.options))
+  return str(config.augment.options.validation_split)
 
 
 def make_context(config: ml_collections.ConfigDict, networks: models.Networks,
@@ -180,6 +194,7 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
   skip_nonfinite = bool(config.skip_nonfinite_updates)
   data_rank = len(networks.data_shape) + 1
   ada = ada_settings(config)
+  rv_heuristic = ada_validation_split(config) is not None
   if ada is not None and not objective.supports_ada:
     raise ValueError(f"augment.name='ada' needs an objective that reports E[sign D(real)] "
                      f"(the latent-variable ones); objective.name={objective.name!r} does not. "
@@ -238,8 +253,19 @@ def make_train_step(config: ml_collections.ConfigDict, networks: models.Networks
     aux['d_grad_norm'] = optax.global_norm(grads)
     if p is not None:
       aux['ada_p'] = p
-      p = augment.ada_adjust(p, ctx.pmean(aux['d_real_sign']),
-                             batch_images=int(config.batch_size), **ada[1])
+      if rv_heuristic:
+        if 'd_validation_logit' not in aux:
+          raise ValueError(
+              "ADA heuristic 'rv' needs the batch's held-out images (keys "
+              f"{base.ADA_VALIDATION_PREFIX}image/label, added by the training loop from "
+              'augment.options.validation_split) and an objective that scores them; '
+              f'objective {objective.name!r} reported no d_validation_logit.')
+        aux['ada_rv'] = augment.ada_rv(*(ctx.pmean(aux[k]) for k in (
+            'd_real_logit', 'd_validation_logit', 'd_fake_logit')))
+        heuristic = aux['ada_rv']
+      else:
+        heuristic = ctx.pmean(aux['d_real_sign'])
+      p = augment.ada_adjust(p, heuristic, batch_images=int(config.batch_size), **ada[1])
     return d_params, d_opt_state, coll, aux, cache, extras, p
 
   def unrolled_discriminator(d_params, d_opt_state, d_coll, batch, g_inputs, fake, extras, p,

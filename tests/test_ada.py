@@ -343,6 +343,26 @@ def test_ada_adjust_steps_by_batch_over_speed_towards_the_target_and_clips():
     augment.ada_adjust(0.5, jnp.ones(3), batch_images=8)
 
 
+def test_ada_rv_is_the_papers_validation_heuristic():
+  """r_v = (E[D_train] - E[D_val]) / (E[D_train] - E[D_gen]), numpy on the same numbers; 0
+  where D does not score its training images above generated ones."""
+  rng = np.random.default_rng(3)
+  t, v, g = rng.normal(size=(3, 50))
+  got = np.asarray(jax.jit(jax.vmap(augment.ada_rv))(t, v, g))
+  want = np.where(t > g, (t - v) / np.where(t > g, t - g, 1.0), 0.0)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  assert float(augment.ada_rv(0.2, 0.2, -0.2)) == 0.0  # Held-out scored like training: 0.
+  assert float(augment.ada_rv(0.2, -0.2, -0.2)) == pytest.approx(1.0)  # Like generated: 1.
+  assert float(augment.ada_rv(0.2, 0.0, -0.2)) == pytest.approx(0.5)
+  assert float(augment.ada_rv(-0.1, -0.5, 0.3)) == 0.0  # No separation: nothing to overfit.
+  # p rises above the target and falls below it, as with r_t.
+  up = augment.ada_adjust(0.5, augment.ada_rv(0.2, -0.1, -0.2), batch_images=32,
+                          speed_images=1000)
+  down = augment.ada_adjust(0.5, augment.ada_rv(0.2, 0.1, -0.2), batch_images=32,
+                            speed_images=1000)
+  np.testing.assert_allclose([up, down], [0.532, 0.468], rtol=1e-6)
+
+
 # ---- errors ----------------------------------------------------------------------------------
 
 def test_check_ada_options_and_bad_inputs():
@@ -362,6 +382,13 @@ def test_check_ada_options_and_bad_inputs():
     augment.check_ada_options(target=1.5)
   with pytest.raises(ValueError, match='speed_images'):
     augment.check_ada_options(speed_images=0)
+  augment.check_ada_options(heuristic='rv', validation_split='train[300:]', target=1.5)
+  with pytest.raises(ValueError, match=r"heuristic.*\['rt', 'rv'\]"):
+    augment.check_ada_options(heuristic='r_v')
+  with pytest.raises(ValueError, match='validation_split'):  # 'rv' needs held-out images.
+    augment.check_ada_options(heuristic='rv')
+  with pytest.raises(ValueError, match='split name string'):
+    augment.check_ada_options(validation_split=3)
   with pytest.raises(ValueError, match='number'):
     augment.check_ada_options(hue_max='1')
   with pytest.raises(ValueError, match="'bgc'"):  # ada_augment checks its options too.

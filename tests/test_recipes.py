@@ -145,7 +145,8 @@ def test_stylegan2_r1_and_ada_switch():
   assert train_step.ada_settings(c) is None
   c = load('stylegan2', 'augment.name=ada')
   assert train_step.ada_settings(c) is not None  # Checks the options (check_ada_options).
-  assert dict(c.augment.options) == dict(policy='bgc', target=0.6, speed_images=100_000)
+  assert dict(c.augment.options) == dict(policy='bgc', target=0.6, speed_images=100_000,
+                                         heuristic='rt', validation_split='')
 
 
 @pytest.mark.parametrize('name', ['wgan_gp', 'sngan', 'stacked_mnist'])

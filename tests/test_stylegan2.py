@@ -364,6 +364,42 @@ def test_ada_probability_follows_the_sign_of_d_on_real_data():
                                    objective=_PixObjective(config))
 
 
+@pytest.mark.slow
+def test_ada_rv_reads_d_on_held_out_images_and_leaves_the_updates_alone():
+  """Heuristic 'rv': D also scores the batch's held-out images (no gradient, keys of their
+  own), metrics['ada_rv'] is r_v of the step's mean logits and p moves by sign(r_v - target);
+  the parameter updates are those of heuristic 'rt' on the same batch, and a batch without
+  the held-out images is a clear error."""
+  config = tiny_config(**{'augment.name': 'ada'})
+  options = dict(policy='bgc', target=0.6, speed_images=320)
+  config.augment.options = dict(options, heuristic='rv', validation_split='train[300:]')
+  config_rt = tiny_config(**{'augment.name': 'ada'})
+  config_rt.augment.options = options
+  networks, state = tiny_networks(config)
+  step = jax.jit(train_step_lib.make_train_step(config, networks))
+  step_rt = jax.jit(train_step_lib.make_train_step(config_rt, networks))
+  batch = helpers.random_batch(32, (8, 8, 1))
+  held_out = {base.ADA_VALIDATION_IMAGE: helpers.random_batch(32, (8, 8, 1), seed=2)['image']}
+  key = jax.random.key(0)
+  new, metrics = step(state, {**batch, **held_out}, key)
+  new_rt, _ = step_rt(state, batch, key)
+  for name in ('d_params', 'g_params', 'd_opt_state', 'g_opt_state'):
+    chex.assert_trees_all_close(getattr(new, name), getattr(new_rt, name), rtol=1e-5,
+                                atol=1e-7)
+  p = 0.0
+  for _ in range(3):
+    t, v, g = (float(metrics[k]) for k in ('d_real_logit', 'd_validation_logit',
+                                           'd_fake_logit'))
+    rv = (t - v) / (t - g) if t > g else 0.0
+    assert float(metrics['ada_rv']) == pytest.approx(rv, rel=1e-4, abs=1e-6)
+    assert float(metrics['ada_p']) == pytest.approx(p)
+    p = min(max(p + np.sign(rv - 0.6) * 32 / 320, 0.0), 1.0)
+    assert float(new.extras['ada_p']) == pytest.approx(p, abs=1e-6)
+    new, metrics = step(new, {**batch, **held_out}, key)
+  with pytest.raises(ValueError, match='ada_validation_image/label'):
+    step(state, batch, key)
+
+
 class _PixObjective(base.Objective):
   name = 'pix2pix'
 

@@ -194,3 +194,36 @@ def test_sigterm_saves_a_checkpoint(tfds_data_dir, tmp_path):  # (test_hooks_run
   assert 'saved checkpoint at step' in out
   steps = [int(d) for d in os.listdir(workdir / 'checkpoints') if d.isdigit()]
   assert steps and min(steps) >= 3
+
+
+def test_ada_rv_batches_add_held_out_images_to_the_same_training_batches(tfds_data_dir):
+  """With ADA's 'rv' heuristic every batch also holds a batch of the held-out split (its own
+  shuffle) under objectives.base.ADA_VALIDATION_*; the training part is the batch the run
+  has without it; naming the training split itself is a clear error."""
+  import types  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, evaluation  # pylint: disable=g-import-not-at-top
+  from gan_jax.objectives import base  # pylint: disable=g-import-not-at-top
+  config = helpers.tiny_dcgan_config(**{'dataset.data_dir': tfds_data_dir,
+                                        'dataset.split': 'train[:64]', 'augment.name': 'ada'})
+  config.augment.options = dict(heuristic='rv', validation_split='train[4000:4100]')
+  source = evaluation.load_split(config, 'train[:64]')
+  run = types.SimpleNamespace(config=config, source=source)
+  loader = dict(num_threads=1, prefetch=1)
+  got = list(train.training_batches(run, 3, 5, loader))
+  plain = list(data.batches(source, global_batch=16, n_critic=1, seed=config.seed,
+                            start_step=3, num_steps=5, **loader))
+  held_out = evaluation.source_arrays(evaluation.load_split(config, 'train[4000:4100]'))[0]
+  train_images = evaluation.source_arrays(source)[0]
+  assert len(got) == len(plain) == 2
+  for batch, want in zip(got, plain):
+    assert set(batch) == set(want) | {base.ADA_VALIDATION_IMAGE, base.ADA_VALIDATION_LABEL}
+    for k in want:
+      np.testing.assert_array_equal(batch[k], want[k])
+    images = batch[base.ADA_VALIDATION_IMAGE]
+    assert images.shape == want['image'].shape
+    for image in images:  # Each a held-out image, none a training one.
+      assert np.abs(held_out - image).max(axis=(1, 2, 3)).min() == 0
+      assert np.abs(train_images - image).max(axis=(1, 2, 3)).min() > 0
+  config.augment.options.validation_split = 'train[:64]'
+  with pytest.raises(train.ConfigError, match='is the training split'):
+    train.training_batches(run, 0, 2, loader)

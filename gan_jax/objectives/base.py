@@ -12,6 +12,12 @@ from gan_jax import augment, losses, models, penalties
 
 PyTree = Any
 
+# Batch keys of held-out real images (and their labels) that the training loop adds for ADA's
+# 'rv' heuristic (augment.options.validation_split); D only scores them, never trains on them.
+ADA_VALIDATION_PREFIX = 'ada_validation_'
+ADA_VALIDATION_IMAGE = ADA_VALIDATION_PREFIX + 'image'
+ADA_VALIDATION_LABEL = ADA_VALIDATION_PREFIX + 'label'
+
 
 def logit(d_output) -> jax.Array:
   """The adversarial logit of a discriminator output: the array itself, or its 'logit' entry

@@ -52,6 +52,8 @@ class Unconditional(base.Objective):
     aux = dict(aux, d_loss=d_loss, d_real_logit=jnp.mean(d_real), d_fake_logit=jnp.mean(d_fake))
     if ctx.ada_options is not None:  # ADA's overfitting heuristic r_t = E[sign D(real)].
       aux['d_real_sign'] = jnp.mean(jnp.sign(d_real.astype(jnp.float32)))
+      if base.ADA_VALIDATION_IMAGE in batch:  # Heuristic r_v: D on held-out images, read only.
+        aux['d_validation_logit'] = self._validation_logit(ctx, d_params, coll, batch, key, step)
 
     def d_apply(p, x):
       return base.logit(ctx.discriminator(p, coll, x, real_labels, k_pen)[0])
@@ -64,6 +66,16 @@ class Unconditional(base.Objective):
       total = total + extra
       aux.update(extra_aux)
     return total, (coll, aux, d_real, extras)
+
+  def _validation_logit(self, ctx, d_params, d_coll, batch, key, step):
+    """D's mean logit on the batch's held-out real images, through the same input transform
+    as the training images; no gradient, and D's updated collections are dropped. Its own
+    keys (folded), so the training images' and generated images' draws are unchanged."""
+    k_in, k_drop = jax.random.split(jax.random.fold_in(ctx.device_key(key), 0x0ADA))
+    labels = batch.get(base.ADA_VALIDATION_LABEL) if ctx.networks.num_classes else None
+    x = ctx.discriminator_input(batch[base.ADA_VALIDATION_IMAGE], k_in, step)
+    out, _ = ctx.discriminator(d_params, d_coll, x, labels, k_drop)
+    return lax.stop_gradient(jnp.mean(base.logit(out).astype(jnp.float32)))
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     """Extra D loss terms on D's outputs for real and generated data: (value, aux); none here

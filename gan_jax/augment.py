@@ -384,8 +384,8 @@ def check_ada_options(**options) -> None:
           f'traced); got {value!r} of type {type(value).__name__}.')
     if not math.isfinite(value):
       raise ValueError(f'ADA option {name} must be finite; got {value}.')
-    if name == 'target' and heuristic == 'rt':
-      if not -1 <= value <= 1:
+    if name == 'target':  # r_v has no fixed range; r_t = E[sign D(real)] is in [-1, 1].
+      if heuristic == 'rt' and not -1 <= value <= 1:
         raise ValueError(f'ADA target is a value of E[sign D(real)], so in [-1, 1] (the paper '
                          f'uses 0.6); got {value}.')
     elif name == 'speed_images':

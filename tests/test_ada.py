@@ -383,6 +383,7 @@ def test_check_ada_options_and_bad_inputs():
   with pytest.raises(ValueError, match='speed_images'):
     augment.check_ada_options(speed_images=0)
   augment.check_ada_options(heuristic='rv', validation_split='train[300:]', target=1.5)
+  augment.check_ada_options(heuristic='rv', validation_split='train[300:]', target=-0.5)
   with pytest.raises(ValueError, match=r"heuristic.*\['rt', 'rv'\]"):
     augment.check_ada_options(heuristic='r_v')
   with pytest.raises(ValueError, match='validation_split'):  # 'rv' needs held-out images.

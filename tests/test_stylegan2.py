@@ -368,10 +368,12 @@ def test_ada_probability_follows_the_sign_of_d_on_real_data():
 def test_ada_rv_reads_d_on_held_out_images_and_leaves_the_updates_alone():
   """Heuristic 'rv': D also scores the batch's held-out images (no gradient, keys of their
   own), metrics['ada_rv'] is r_v of the step's mean logits and p moves by sign(r_v - target);
-  the parameter updates are those of heuristic 'rt' on the same batch, and a batch without
-  the held-out images is a clear error."""
+  D's update is that of heuristic 'rt' on the same batch, and a batch without the held-out
+  images is a clear error."""
   config = tiny_config(**{'augment.name': 'ada'})
-  options = dict(policy='bgc', target=0.6, speed_images=320)
+  # Target -0.5: this untrained D's r_v lands on both sides of it (and its r_t elsewhere), so
+  # p moves both ways and a p driven by r_t would differ.
+  options = dict(policy='bgc', target=-0.5, speed_images=320)
   config.augment.options = dict(options, heuristic='rv', validation_split='train[300:]')
   config_rt = tiny_config(**{'augment.name': 'ada'})
   config_rt.augment.options = options
@@ -381,21 +383,27 @@ def test_ada_rv_reads_d_on_held_out_images_and_leaves_the_updates_alone():
   batch = helpers.random_batch(32, (8, 8, 1))
   held_out = {base.ADA_VALIDATION_IMAGE: helpers.random_batch(32, (8, 8, 1), seed=2)['image']}
   key = jax.random.key(0)
-  new, metrics = step(state, {**batch, **held_out}, key)
-  new_rt, _ = step_rt(state, batch, key)
-  for name in ('d_params', 'g_params', 'd_opt_state', 'g_opt_state'):
+  # At step 1 R1 does not run, so D's update does not read the p just moved (G's update, as
+  # with r_t, does: it sees D's input transform at the new p).
+  at_1 = state.replace(step=state.step + 1)
+  new_rt, _ = step_rt(at_1, batch, key)
+  new, _ = step(at_1, {**batch, **held_out}, key)
+  for name in ('d_params', 'd_opt_state'):
     chex.assert_trees_all_close(getattr(new, name), getattr(new_rt, name), rtol=1e-5,
                                 atol=1e-7)
-  p = 0.0
+  new, metrics = step(state, {**batch, **held_out}, key)
+  p, path = 0.0, []
   for _ in range(3):
     t, v, g = (float(metrics[k]) for k in ('d_real_logit', 'd_validation_logit',
                                            'd_fake_logit'))
     rv = (t - v) / (t - g) if t > g else 0.0
     assert float(metrics['ada_rv']) == pytest.approx(rv, rel=1e-4, abs=1e-6)
     assert float(metrics['ada_p']) == pytest.approx(p)
-    p = min(max(p + np.sign(rv - 0.6) * 32 / 320, 0.0), 1.0)
+    p = min(max(p + np.sign(rv + 0.5) * 32 / 320, 0.0), 1.0)
     assert float(new.extras['ada_p']) == pytest.approx(p, abs=1e-6)
+    path.append(p)
     new, metrics = step(new, {**batch, **held_out}, key)
+  assert max(path) > 0  # p did move (else the checks above would hold for any heuristic).
   with pytest.raises(ValueError, match='ada_validation_image/label'):
     step(state, batch, key)
 

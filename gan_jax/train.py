@@ -508,8 +508,8 @@ def training_batches(run: Run, start_step: int, total: int, loader: dict):
   if held_out.data_shape != run.source.data_shape:
     raise ConfigError(f'augment.options.validation_split={split!r} gives data of shape '
                       f'{held_out.data_shape}, the training split {run.source.data_shape}.')
-  # A seed of its own (a fold of the run's), so the training batches stay those of a run
-  # without it.
+  # Its own iterator (the training batches are those of a run without it) and its own
+  # shuffle seed, derived from the run's.
   held_out_batches = data.batches(held_out, seed=(int(config.seed) * 7919 + 17) % 2**31,
                                   **kwargs)
   keys = {'image': objectives_base.ADA_VALIDATION_IMAGE,

@@ -16,6 +16,12 @@ Numbers (generated samples vs the reference split, all in that feature space):
                      reference labels) (classifier only; 0 = matched label marginal);
   precision, recall  improved precision/recall with k-NN balls, k = eval.pr_k (Kynkaanniemi 2019);
   density, coverage  with k = eval.dc_k (Naeem 2020).
+With dataset.eval_split (held-out images of the training distribution), also overfitting:
+  d_overfit_gap, ... D's mean logit on training - held-out images (`discriminator_overfitting`);
+  g_nearer_train_fraction, g_nn_ratio  G's memorization: how often a sample's nearest pixel
+                     neighbour is a training image rather than a held-out one, equal-size sets
+                     (~0.5 when G copies nothing), with real held-out images as the floor
+                     (`generator_memorization`).
 Toy 2-D data (data_shape (2,)): `metrics.modes.mode_metrics` on eval.toy_num_samples samples.
 Stacked MNIST (dataset.name='stacked_mnist'): modes covered (of 1,000) and KL(mode histogram
 || uniform) of eval.stacked_num_samples samples, each channel classified by the digit
@@ -620,6 +626,10 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
                                                   int(ecfg.get('overfit_num_images', 1_000)))
     results.update(gap)
     results['protocol']['discriminator_overfitting'] = gap_protocol
+    copying, copying_protocol = generator_memorization(
+        config, samples, source, int(ecfg.get('overfit_num_images', 1_000)))
+    results.update(copying)
+    results['protocol']['generator_memorization'] = copying_protocol
   return results
 
 
@@ -653,6 +663,47 @@ def discriminator_overfitting(config, networks, state, source, num: int) -> tupl
               f'{config.dataset.split} (its training images) and the first {len(held)} of '
               f'{config.dataset.eval_split} (held out): d_overfit_gap = mean logit on the '
               'training images - on the held-out ones; *_real_fraction = share with logit > 0.')
+  return results, protocol
+
+
+def generator_memorization(config, samples, source, num: int) -> tuple[dict, str]:
+  """G's memorization of its training images: for each sample, the pixel-space L2 distance
+  to its nearest neighbour among M training images against that among M held-out images
+  (dataset.eval_split), M = min(num, the training split's size, half the held-out split's).
+  The two reference sets are the same size and drawn from one distribution, so a G that
+  copies nothing is nearer a training image about half the time (g_nearer_train_fraction
+  ~0.5, g_nn_ratio ~1); one that reproduces its training set is nearer them (fraction -> 1,
+  ratio < 1). The same numbers for the real held-out images after the first M of eval_split
+  (up to num of them) give the floor. Pixel space, not a feature space: copying is a
+  pixel-level event, and it needs no network. Brute force (scipy's cdist): no index helps
+  in thousands of dimensions."""
+  from scipy.spatial import distance  # pylint: disable=g-import-not-at-top
+
+  train, _ = source_arrays(load_split(config, config.dataset.split, source), num)
+  held_all, _ = source_arrays(load_split(config, config.dataset.eval_split, source),
+                              2 * num)
+  m = min(len(train), len(held_all) // 2, num)  # Half of eval_split at least for the floor.
+  train, held, real = (a.reshape(len(a), -1).astype(np.float64) for a in
+                       (train[:m], held_all[:m], held_all[m:m + num]))
+
+  def nearest(x):
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    d_train = distance.cdist(x, train).min(axis=1)
+    d_held = distance.cdist(x, held).min(axis=1)
+    return (float(np.mean(d_train < d_held)),
+            float(np.mean(d_train / np.maximum(d_held, 1e-12))))
+
+  results = dict(zip(('g_nearer_train_fraction', 'g_nn_ratio'), nearest(samples)))
+  if len(real):
+    results.update(zip(('real_nearer_train_fraction', 'real_nn_ratio'), nearest(real)))
+  protocol = (f'each of {len(samples)} samples: L2 distance in pixels ([-1, 1]) to its nearest '
+              f'of the first {m} images of {config.dataset.split} (training) and of the first '
+              f'{m} of {config.dataset.eval_split} (held out); g_nearer_train_fraction = share '
+              'nearer a training image (~0.5 when G copies nothing, 1 when it reproduces its '
+              'training set), g_nn_ratio = mean of nearest-training / nearest-held-out '
+              'distance; real_*: the same for '
+              f'{len(real)} real held-out images ({config.dataset.eval_split} after the first '
+              f'{m}), the floor.')
   return results, protocol
 
 

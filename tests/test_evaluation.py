@@ -226,3 +226,41 @@ def test_inception_extractor_path(loaded, tmp_path):
   assert '299' in p['resize'] and 'class_histogram_kl' not in results
   for k in ('fid', 'kid_mean', 'is_mean', 'precision', 'recall', 'density', 'coverage'):
     assert np.isfinite(results[k]), k
+
+
+def test_generator_memorization_against_brute_force_nearest_neighbours(monkeypatch):
+  """g_nearer_train_fraction / g_nn_ratio against a broadcast numpy nearest-neighbour
+  computation (tolerance 1e-9: both float64); copies of training images read as memorized
+  (fraction 1, ratio 0); the real floor uses the held-out images after the first M."""
+  from gan_jax.data import sources  # pylint: disable=g-import-not-at-top
+  config = helpers.tiny_dcgan_config()
+  config.dataset.split, config.dataset.eval_split = 'train[:40]', 'train[40:]'
+  rng = np.random.default_rng(3)
+  splits = {'train[:40]': rng.uniform(-1, 1, (40, 6, 6, 1)).astype(np.float32),
+            'train[40:]': rng.uniform(-1, 1, (70, 6, 6, 1)).astype(np.float32)}
+  monkeypatch.setattr(evaluation, 'load_split', lambda cfg, split, source=None: sources.Source(
+      sources.ArraySource(splits[split], np.zeros(len(splits[split]), np.int64)),
+      (6, 6, 1), None, split))
+
+  def reference(x, m):
+    x = x.reshape(len(x), 1, -1).astype(np.float64)
+    d_t = np.sqrt(((x - splits['train[:40]'][:m].reshape(1, m, -1)) ** 2).sum(-1)).min(1)
+    d_h = np.sqrt(((x - splits['train[40:]'][:m].reshape(1, m, -1)) ** 2).sum(-1)).min(1)
+    return np.mean(d_t < d_h), np.mean(d_t / d_h)
+
+  samples = rng.uniform(-1, 1, (25, 6, 6, 1)).astype(np.float32)
+  results, protocol = evaluation.generator_memorization(config, samples, None, 30)
+  fraction, ratio = reference(samples, 30)
+  assert results['g_nearer_train_fraction'] == pytest.approx(fraction, abs=1e-9)
+  assert results['g_nn_ratio'] == pytest.approx(ratio, rel=1e-9)
+  floor = reference(splits['train[40:]'][30:60], 30)  # Held-out images after the first M.
+  assert results['real_nearer_train_fraction'] == pytest.approx(floor[0], abs=1e-9)
+  assert results['real_nn_ratio'] == pytest.approx(floor[1], rel=1e-9)
+  assert 'first 30 images of train[:40]' in protocol and '30 real held-out images' in protocol
+
+  copies = splits['train[:40]'][:12] + 1e-4  # M = min(num, 40, 70 // 2) = 35.
+  results, protocol = evaluation.generator_memorization(config, copies, None, 100)
+  assert results['g_nearer_train_fraction'] == 1.0 and results['g_nn_ratio'] < 1e-2
+  assert results['real_nearer_train_fraction'] == pytest.approx(
+      reference(splits['train[40:]'][35:], 35)[0], abs=1e-9)
+  assert 'first 35 of train[40:]' in protocol and '35 real held-out images' in protocol

@@ -683,6 +683,9 @@ def generator_memorization(config, samples, source, num: int) -> tuple[dict, str
   held_all, _ = source_arrays(load_split(config, config.dataset.eval_split, source),
                               2 * num)
   m = min(len(train), len(held_all) // 2, num)  # Half of eval_split at least for the floor.
+  if m < 1:
+    return {}, (f'not measured: {config.dataset.eval_split} has {len(held_all)} image(s), '
+                'fewer than the 2 it needs (M held-out images and the floor)')
   train, held, real = (a.reshape(len(a), -1).astype(np.float64) for a in
                        (train[:m], held_all[:m], held_all[m:m + num]))
 

@@ -264,3 +264,7 @@ def test_generator_memorization_against_brute_force_nearest_neighbours(monkeypat
   assert results['real_nearer_train_fraction'] == pytest.approx(
       reference(splits['train[40:]'][35:], 35)[0], abs=1e-9)
   assert 'first 35 of train[40:]' in protocol and '35 real held-out images' in protocol
+
+  splits['train[40:]'] = splits['train[40:]'][:1]  # Too few held-out images: no numbers.
+  results, protocol = evaluation.generator_memorization(config, copies, None, 100)
+  assert results == {} and 'not measured' in protocol

@@ -622,12 +622,11 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *,
   )
   if (real_split is None and config.dataset.get('eval_split') and state is not None
       and networks is not None and networks.condition_shape is None):
-    gap, gap_protocol = discriminator_overfitting(config, networks, state, source,
-                                                  int(ecfg.get('overfit_num_images', 1_000)))
+    num_overfit = int(ecfg.get('overfit_num_images', 1_000))
+    gap, gap_protocol = discriminator_overfitting(config, networks, state, source, num_overfit)
     results.update(gap)
     results['protocol']['discriminator_overfitting'] = gap_protocol
-    copying, copying_protocol = generator_memorization(
-        config, samples, source, int(ecfg.get('overfit_num_images', 1_000)))
+    copying, copying_protocol = generator_memorization(config, samples, source, num_overfit)
     results.update(copying)
     results['protocol']['generator_memorization'] = copying_protocol
   return results

@@ -334,8 +334,9 @@ def get_config() -> ml_collections.ConfigDict:
       ngf=32, num_blocks=3, normalization='instance', identity_outputs=True,
       cycle_noise_std=0.0, domain_a_space=''))
   # MoCoGAN (gan_jax/models/mocogan.py; Tulyakov et al. 2018), clips (T, H, W, C). G's latent
-  # is [z_content | eps_1 .. eps_T]: model.latent_dim must be content_dim + T *
-  # motion_noise_dim (configs/mocogan.py ties it); a GRU maps eps_t to z_m(t) and the DCGAN
+  # is [z_content | h_0 | eps_1 .. eps_T]: model.latent_dim must be content_dim + (motion_dim
+  # if random_initial_state) + T * motion_noise_dim (configs/mocogan.py ties it); a GRU from
+  # h_0 (0 unless random_initial_state) maps eps_t to z_m(t) and the DCGAN
   # image G (g_width, model.dcgan) maps [z_content, z_m(t)] to frame t. D: video_gan's 3-D D
   # (d_width, model.conv3d) on the clip ('logit') and the DCGAN image D (d_width, model.dcgan)
   # on image_frames frames per clip ('image_logit').
@@ -343,6 +344,7 @@ def get_config() -> ml_collections.ConfigDict:
       content_dim=50,            # z_content, one per clip (the paper: 50).
       motion_noise_dim=10,       # eps_t, the GRU's input per frame (the paper: 10).
       motion_dim=10,             # z_m(t), the GRU's state (the paper: 10).
+      random_initial_state=False,  # h_0 ~ N(0, I) from the latent (the original), else 0.
       image_frames=1,            # Frames per clip D_I scores (train: random; eval: spaced; T: all).
   ))
   # 3-D convolutional G and D (gan_jax/models/conv3d.py), read by both model.name='video_gan'

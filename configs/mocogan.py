@@ -4,14 +4,16 @@ Data, batch, budget and variants (':smoke', ':full', ':tfds'): as configs/video_
 (16 frames of 32x32, batch 16 clips, 5,000 steps, evaluated every 2,500).
 Model (gan_jax/models/mocogan.py, model.name='mocogan'): G's latent is [z_content (50) |
 eps_1 .. eps_16 (10 each)] (latent_dim 210, kept equal to content_dim + T x
-motion_noise_dim when those fields change); a GRU (10 units) turns eps_t into the motion code
-z_m(t); the DCGAN image generator (width 32, BN + ReLU, tanh) maps [z_content, z_m(t)] to
-frame t. D: video_gan's 3-D D on the clip ('logit') and the DCGAN image D on one random frame
-per clip ('image_logit', model.mocogan.image_frames = 1, as the paper's image D sees single
-frames). Objective 'mocogan' (gan_jax/objectives/mocogan.py) adds the image D's terms with
-weight 1 (objective.mocogan.image_weight; the paper's). Non-saturating loss, Adam 2e-4
-(b1 0.5) for G and both D's, no EMA: the original code's Adam settings (lr 2e-4, betas
-(0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
+motion_noise_dim when those fields change; + motion_dim for h_0 with
+model.mocogan.random_initial_state=True, which removes the clock of the 5,000-step run but
+not its collapse: docs/video.md#results); a GRU (10 units, from h_0 = 0) turns eps_t into
+the motion code z_m(t); the DCGAN image generator (width 32, BN + ReLU, tanh) maps
+[z_content, z_m(t)] to frame t. D: video_gan's 3-D D on the clip ('logit') and the DCGAN
+image D on one random frame per clip ('image_logit', model.mocogan.image_frames = 1, as the
+paper's image D sees single frames). Objective 'mocogan' (gan_jax/objectives/mocogan.py)
+adds the image D's terms with weight 1 (objective.mocogan.image_weight; the paper's).
+Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
+settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 
 Measured as configs/video_gan.py's (2 CPU cores, load average 5-8): 0.72 steps/s at
 16 x 32 x 32, widths 32 (0.56-0.76 in a 400-step launch/main.py run writing GIFs every 100
@@ -29,8 +31,10 @@ def get_config(arg=None):
   config.objective.name = 'mocogan'
   config.loss.name = 'non_saturating'
   own = config.model.mocogan
-  # G's latent [z_content | eps_1..eps_T] follows content_dim, motion_noise_dim and the clip
-  # length when they are overridden (a lazy ml_collections reference).
-  config.model.latent_dim = own.get_ref('content_dim') + own.get_ref('motion_noise_dim') * \
-      config.dataset.moving_mnist.get_ref('num_frames')
+  # G's latent [z_content | h_0 | eps_1..eps_T] follows content_dim, random_initial_state,
+  # motion_dim, motion_noise_dim and the clip length when they are overridden (a lazy
+  # ml_collections reference).
+  config.model.latent_dim = own.get_ref('content_dim') + \
+      own.get_ref('random_initial_state').to_int() * own.get_ref('motion_dim') + \
+      own.get_ref('motion_noise_dim') * config.dataset.moving_mnist.get_ref('num_frames')
   return default.apply_variant(config, ','.join(parts))

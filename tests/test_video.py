@@ -186,18 +186,30 @@ def test_latent_layout_splits_joins_and_grids():
   layout = mocogan_model.LatentLayout(content_dim=3, motion_noise_dim=2, num_frames=4)
   assert layout.latent_dim == 3 + 4 * 2
   z = np.arange(2 * 11, dtype=np.float32).reshape(2, 11)
-  content, eps = layout.split(jnp.asarray(z))
+  content, initial, eps = layout.split(jnp.asarray(z))
   np.testing.assert_array_equal(content, z[:, :3])
+  assert initial.shape == (2, 0)  # h_0 = 0: no entries in the latent.
   np.testing.assert_array_equal(eps[1, 2], z[1, 3 + 2 * 2:3 + 3 * 2])  # eps_3 of clip 1.
-  np.testing.assert_array_equal(layout.join(content, eps), z)
-  grid = np.asarray(layout.grid(jax.random.key(0), num_contents=2, num_motions=3))
-  assert grid.shape == (6, 11)
-  content, eps = (np.asarray(a) for a in layout.split(jnp.asarray(grid)))
-  for i in range(2):
-    for j in range(3):
-      np.testing.assert_array_equal(content[i * 3 + j], content[i * 3])  # Row: one content.
-      np.testing.assert_array_equal(eps[i * 3 + j], eps[j])  # Column: one motion.
-  assert not np.array_equal(content[0], content[3]) and not np.array_equal(eps[0], eps[1])
+  np.testing.assert_array_equal(layout.join(content, initial, eps), z)
+  # With a random initial state, h_0 (here 5 wide) sits between the content and eps_1.
+  with_h0 = mocogan_model.LatentLayout(3, 2, 4, initial_state_dim=5)
+  assert with_h0.latent_dim == 3 + 5 + 4 * 2
+  z = np.arange(2 * 16, dtype=np.float32).reshape(2, 16)
+  content, initial, eps = with_h0.split(jnp.asarray(z))
+  np.testing.assert_array_equal(initial, z[:, 3:8])
+  np.testing.assert_array_equal(eps[1, 0], z[1, 8:10])
+  np.testing.assert_array_equal(with_h0.join(content, initial, eps), z)
+  for lay in (layout, with_h0):
+    grid = np.asarray(lay.grid(jax.random.key(0), num_contents=2, num_motions=3))
+    assert grid.shape == (6, lay.latent_dim)
+    content, initial, eps = (np.asarray(a) for a in lay.split(jnp.asarray(grid)))
+    for i in range(2):
+      for j in range(3):
+        np.testing.assert_array_equal(content[i * 3 + j], content[i * 3])  # Row: one content.
+        np.testing.assert_array_equal(eps[i * 3 + j], eps[j])  # Column: one motion,
+        np.testing.assert_array_equal(initial[i * 3 + j], initial[j])  # h_0 included.
+    assert not np.array_equal(content[0], content[3]) and not np.array_equal(eps[0], eps[1])
+  assert not np.array_equal(initial[0], initial[1])
   with pytest.raises(ValueError, match='11 entries'):
     layout.split(jnp.zeros((2, 10)))
 
@@ -267,9 +279,9 @@ def test_mocogan_shapes_gradients_and_motion():
   # Content fixed, motion varying: 2 contents x 2 motions, and the same latents with the
   # motion noise of frames 3 and 4 redrawn.
   grid = layout.grid(jax.random.key(4), num_contents=2, num_motions=2)
-  content, eps = layout.split(grid)
+  content, initial, eps = layout.split(grid)
   eps_later = eps.at[:, 2:].set(jax.random.normal(jax.random.key(5), eps[:, 2:].shape))
-  later = layout.join(content, eps_later)
+  later = layout.join(content, initial, eps_later)
 
   @jax.jit  # One compilation for all of it (eager init and gradients compile op by op).
   def run(key):
@@ -324,6 +336,37 @@ def test_mocogan_shapes_gradients_and_motion():
   assert counts.min() > 0.5 * counts.mean()  # Every frame is drawn, roughly uniformly.
   with pytest.raises(ValueError, match='model.latent_dim=91'):
     _networks(_tiny_video_config('mocogan', **{'model.latent_dim': 91}))
+
+
+def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
+  """random_initial_state=True adds h_0 (motion_dim entries) to the latent; h_0 = 0 gives the
+  default model's clips with the same weights (the default's numbers are unchanged), and
+  another h_0 changes every frame, the first included."""
+  config = _tiny_video_config('mocogan')
+  base, base_layout = _networks(config), mocogan_model.latent_layout(config.model, 4)
+  config.model.mocogan.random_initial_state = True
+  assert config.model.latent_dim == 50 + 10 + 4 * 10  # Tied to the layout by the recipe.
+  random_h0 = _networks(config)
+  layout = mocogan_model.latent_layout(config.model, 4)
+  assert layout.initial_state_dim == 10
+  content, initial, eps = layout.split(layout.grid(jax.random.key(2), 2, 2))
+
+  @jax.jit
+  def run(key):
+    g_vars = base.generator_init(key)
+    chex.assert_trees_all_equal_shapes(g_vars, random_h0.generator_init(key))
+    z0 = base_layout.join(content, initial[:, :0], eps)
+    clips = [base.generator_apply(g_vars, z0, train=False)[0]]
+    for h0 in (jnp.zeros_like(initial), initial):
+      z = layout.join(content, h0, eps)
+      clips.append(random_h0.generator_apply(g_vars, z, train=False)[0])
+    return clips
+
+  zero_state, zero_h0, drawn_h0 = run(jax.random.key(0))
+  np.testing.assert_allclose(zero_h0, zero_state, rtol=0, atol=1e-6)
+  scale = float(jnp.max(jnp.abs(zero_state)))
+  diff = jnp.max(jnp.abs(drawn_h0 - zero_state), axis=(0, 2, 3, 4))  # Per frame.
+  assert float(jnp.min(diff)) > 0.05 * scale, diff
 
 
 @pytest.mark.slow

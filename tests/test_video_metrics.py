@@ -337,6 +337,30 @@ def _tiny_eval_config(cache_dir, data_dir, name):
   return config
 
 
+def test_time_lock_against_a_direct_sum():
+  """time_lock: the between-t variance of the mean frame over the total variance, written as
+  explicit sums; 1 for clips that all show frame t alike, ~1/N for clips stationary in
+  time, 0 when the frame index changes nothing."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(5, 3, 2, 2, 1))
+  n, t = x.shape[:2]
+  mean_t = x.sum(axis=0) / n  # (T, H, W, C)
+  between = ((mean_t - mean_t.sum(axis=0) / t) ** 2).sum(axis=0) / t
+  grand = x.sum(axis=(0, 1)) / (n * t)
+  total = ((x - grand) ** 2).sum(axis=(0, 1)) / (n * t)
+  assert video_metrics.time_lock(x) == pytest.approx(between.mean() / total.mean(), rel=1e-12)
+  locked = np.broadcast_to(rng.normal(size=(1, 16, 8, 8, 1)), (50, 16, 8, 8, 1))
+  assert video_metrics.time_lock(locked) == pytest.approx(1.0)
+  stationary = rng.normal(size=(400, 16, 8, 8, 1))
+  # E Var_t(mean of N iid frames) = (1 - 1/T) / N of the variance; 960 degrees of freedom.
+  assert video_metrics.time_lock(stationary) == pytest.approx((1 - 1 / 16) / 400, rel=0.15)
+  constant_in_t = np.repeat(rng.normal(size=(50, 1, 8, 8, 1)), 16, axis=1)
+  assert video_metrics.time_lock(constant_in_t) == pytest.approx(0.0, abs=1e-12)
+  assert video_metrics.time_lock(np.zeros((4, 3, 2, 2, 1))) == 0.0
+  with pytest.raises(ValueError, match='N >= 2'):
+    video_metrics.time_lock(x[:1])
+
+
 def _random_run(config, data_shape):
   from gan_jax import models  # pylint: disable=g-import-not-at-top
   from gan_jax import state as state_lib  # pylint: disable=g-import-not-at-top
@@ -351,7 +375,8 @@ PROTOCOL_KEYS = ('run_kind', 'samples', 'num_clips', 'num_frames', 'reference_sp
                  'classifier_split', 'held_out_check', 'digit_ranges', 'frame_classifier',
                  'clip_classifier', 'definitions', 'checkpoint_step', 'seed')
 NUMBERS = ('frame_fid', 'clip_fd', 'temporal_consistency', 'frame_label_agreement',
-           'acceleration', 'speed', 'frame_difference', 'real_temporal_consistency',
+           'acceleration', 'speed', 'frame_difference', 'time_lock', 'real_time_lock',
+           'real_temporal_consistency',
            'real_acceleration', 'frame_classifier_accuracy', 'clip_classifier_pair_accuracy',
            'clip_classifier_direction_accuracy')
 

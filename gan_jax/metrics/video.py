@@ -16,6 +16,12 @@
   acceleration, pixels / frame^2), mean |c_{t+1} - c_t| (speed) and the mean absolute pixel
   change |x_{t+1} - x_t| between consecutive frames. Moving MNIST digits move at constant
   velocity (acceleration 0) except where they bounce off an edge or overlap.
+- Time lock: the share of the clips' pixel variance that the frame index alone explains,
+  mean_pixels Var_t(mean_clips x_t) / mean_pixels Var_{clips, t}(x). Moving MNIST is
+  stationary in time (frame t of a random clip is distributed alike for every t), so real
+  clips score the sampling floor, about 1/N for N clips; a generator whose frame t looks
+  alike across clips (it keys its frames on t, e.g. a MoCoGAN whose motion code carries a
+  clock) scores up to 1. No classifier.
 
 Both classifiers see frames area-averaged to a smaller side (`downsample`; 32 px for the
 64-px canvas by default), and both pool globally over space (and time), so a digit is
@@ -295,6 +301,19 @@ def clip_motion(clips) -> dict:
 def motion_statistics(clips) -> dict:
   """clip_motion averaged over clips: {'acceleration', 'speed', 'frame_difference'} floats."""
   return {k: float(np.mean(v)) for k, v in clip_motion(clips).items()}
+
+
+def time_lock(clips) -> float:
+  """Share of the pixel variance of clips (N, T, H, W, C) explained by the frame index:
+  mean over pixels of Var_t(mean over clips of x_t), over the mean over pixels of the
+  variance over clips and t. 0 when every frame index has the same mean frame, 1 when frame
+  t is the same in every clip; a stationary distribution gives about 1/N. 0 for constant
+  clips. Needs N >= 2."""
+  clips = np.asarray(clips, np.float64)
+  if clips.ndim != 5 or clips.shape[0] < 2:
+    raise ValueError(f'Need clips (N, T, H, W, C) with N >= 2; got shape {clips.shape}.')
+  total = clips.var(axis=(0, 1)).mean()
+  return float(clips.mean(axis=0).var(axis=0).mean() / total) if total > 0 else 0.0
 
 
 # ---- the numbers of one set of clips ------------------------------------------------------

@@ -344,11 +344,12 @@ def _statistics(frame_clf, clip_clf, clips, side: int, bins: int) -> dict:
               clip_logits=c_logits, predictions=predictions,
               temporal_consistency=video_metrics.temporal_consistency(predictions),
               frame_label_agreement=video_metrics.label_agreement(predictions),
+              time_lock=video_metrics.time_lock(clips),
               **video_metrics.motion_statistics(clips))
 
 
 SET_NUMBERS = ('temporal_consistency', 'frame_label_agreement', 'acceleration', 'speed',
-               'frame_difference')
+               'frame_difference', 'time_lock')
 
 DEFINITIONS = dict(
     frame_fid='Frechet distance of Gaussians fitted to the frame classifier\'s 128-d features '
@@ -366,6 +367,10 @@ DEFINITIONS = dict(
                  'and overlaps',
     speed='mean over clips and t of |c_{t+1} - c_t| (pixels / frame)',
     frame_difference='mean over clips, t and pixels of |x_{t+1} - x_t| (pixel range [-1, 1])',
+    time_lock='share of the pixel variance explained by the frame index: mean over pixels of '
+              'Var_t(mean over clips of frame t) / mean over pixels of Var over clips and t; '
+              'about 1 / (number of clips) for a distribution stationary in time (real '
+              'Moving MNIST), 1 when frame t is the same in every clip',
     **{'real_*': 'the same number of the reference (held-out real) clips'},
     frame_classifier_accuracy='argmax digit pair of the frame classifier vs the true pair, on '
                               'every frame of the reference clips (held out)',

@@ -1,23 +1,26 @@
 """MoCoGAN (Tulyakov et al. 2018): clips from a content code and a recurrent motion code.
 
 Latent layout. G's input is one flat vector per clip (so sampling, fixed latents and
-checkpoints work as for every other GAN), model.latent_dim = d_c + T * d_e wide:
+checkpoints work as for every other GAN), model.latent_dim = d_c + d_h + T * d_e wide:
 
-    z = [z_content (d_c) | eps_1 (d_e) | eps_2 (d_e) | ... | eps_T (d_e)]
+    z = [z_content (d_c) | h_0 (d_h) | eps_1 (d_e) | eps_2 (d_e) | ... | eps_T (d_e)]
 
-with d_c = model.mocogan.content_dim, d_e = motion_noise_dim, T the clip's frames; every
-entry ~ N(0, 1) (model.latent_distribution). `LatentLayout` splits and joins it and builds
-latents with one content and several motions (`LatentLayout.grid`).
+with d_c = model.mocogan.content_dim, d_e = motion_noise_dim, T the clip's frames, and h_0
+the GRU's initial state: d_h = motion_dim entries when model.mocogan.random_initial_state
+(the original's h_0 ~ N(0, I)), none when it is False (h_0 = 0). Every entry ~ N(0, 1)
+(model.latent_distribution). `LatentLayout` splits and joins it and builds latents with one
+content and several motions (`LatentLayout.grid`; h_0 belongs to the motion).
 
-Generator: a GRU (flax.linen.GRUCell, motion_dim units, initial state 0, run over t by
+Generator: a GRU (flax.linen.GRUCell, motion_dim units, initial state h_0, run over t by
 nn.RNN) maps eps_1..eps_T to the motion codes z_m(1..T); frame t is the image generator's
 output for [z_content, z_m(t)], all N * T frames in one batch (BatchNorm statistics over
 all frames), reshaped to (N, T, H, W, C). The image generator is this project's DCGAN
 generator (gan_jax.models.dcgan: transposed convolutions, BN + ReLU, tanh; width
 model.g_width, model.dcgan.conv_transpose_impl), as MoCoGAN's is the DCGAN generator.
-The original draws the GRU's initial state at random; here it is 0 (eps_1 already makes
-z_m(1) random) so the latent is exactly the layout above. MoCoGAN's categorical action code
-is not included (the data has no action classes).
+The original draws the GRU's initial state at random (random_initial_state=True); the
+default keeps h_0 = 0 (eps_1 already makes z_m(1) random), the layout the recipe's earlier
+runs were trained with. MoCoGAN's categorical action code is not included (the data has no
+action classes).
 
 Discriminator: {'logit': D_V(clip) (N,), 'image_logit': D_I(frames) (N, k)}.
 - D_V, the video discriminator: gan_jax.models.conv3d.VideoDiscriminator (video_gan's D,
@@ -51,57 +54,66 @@ from gan_jax.models import options
 
 @dataclasses.dataclass(frozen=True)
 class LatentLayout:
-  """z = [z_content (content_dim) | eps_1 .. eps_T (motion_noise_dim each)]."""
+  """z = [z_content (content_dim) | h_0 (initial_state_dim) | eps_1 .. eps_T
+  (motion_noise_dim each)]; initial_state_dim is 0 (h_0 = 0) or the GRU's width."""
 
   content_dim: int
   motion_noise_dim: int
   num_frames: int
+  initial_state_dim: int = 0
 
   @property
   def latent_dim(self) -> int:
-    return self.content_dim + self.num_frames * self.motion_noise_dim
+    return self.content_dim + self.initial_state_dim + self.num_frames * self.motion_noise_dim
 
-  def split(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(z_content (N, content_dim), eps (N, T, motion_noise_dim)) of latents (N, latent_dim)."""
+  def split(self, z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(z_content (N, content_dim), h_0 (N, initial_state_dim), eps (N, T, motion_noise_dim))
+    of latents (N, latent_dim); h_0 has no entries when initial_state_dim is 0."""
     if z.shape[-1] != self.latent_dim:
       raise ValueError(f'MoCoGAN latents have {self.latent_dim} entries (content '
-                       f'{self.content_dim} + {self.num_frames} frames x motion noise '
-                       f'{self.motion_noise_dim}); got shape {z.shape}.')
-    content = z[..., :self.content_dim]
-    eps = z[..., self.content_dim:].reshape(*z.shape[:-1], self.num_frames,
-                                            self.motion_noise_dim)
-    return content, eps
+                       f'{self.content_dim} + initial state {self.initial_state_dim} + '
+                       f'{self.num_frames} frames x motion noise {self.motion_noise_dim}); '
+                       f'got shape {z.shape}.')
+    c, h = self.content_dim, self.content_dim + self.initial_state_dim
+    eps = z[..., h:].reshape(*z.shape[:-1], self.num_frames, self.motion_noise_dim)
+    return z[..., :c], z[..., c:h], eps
 
-  def join(self, content: jax.Array, eps: jax.Array) -> jax.Array:
-    """Latents (N, latent_dim) of z_content (N, content_dim) and eps (N, T, motion_noise_dim)."""
-    return jnp.concatenate([content, eps.reshape(*eps.shape[:-2], -1)], axis=-1)
+  def join(self, content: jax.Array, initial: jax.Array, eps: jax.Array) -> jax.Array:
+    """Latents (N, latent_dim) of z_content (N, content_dim), h_0 (N, initial_state_dim) and
+    eps (N, T, motion_noise_dim)."""
+    return jnp.concatenate([content, initial, eps.reshape(*eps.shape[:-2], -1)], axis=-1)
 
   def grid(self, key: jax.Array, num_contents: int, num_motions: int) -> jax.Array:
     """Latents (num_contents * num_motions, latent_dim), row i * num_motions + j = content i
     with motion j: along a row the content is fixed and the motion varies, down a column
-    the motion (eps_1..T) is fixed and the content varies. Entries ~ N(0, 1)."""
+    the motion (h_0 and eps_1..T) is fixed and the content varies. Entries ~ N(0, 1)."""
     k_content, k_motion = jax.random.split(key)
     content = jax.random.normal(k_content, (num_contents, self.content_dim))
-    eps = jax.random.normal(k_motion, (num_motions, self.num_frames, self.motion_noise_dim))
-    content = jnp.repeat(content, num_motions, axis=0)
-    eps = jnp.tile(eps, (num_contents, 1, 1))
-    return self.join(content, eps)
+    motion = jax.random.normal(
+        k_motion, (num_motions, self.latent_dim - self.content_dim))  # [h_0 | eps_1..T].
+    return jnp.concatenate([jnp.repeat(content, num_motions, axis=0),
+                            jnp.tile(motion, (num_contents, 1))], axis=-1)
 
 
 def latent_layout(model_config: ml_collections.ConfigDict, num_frames: int) -> LatentLayout:
   """The layout of model.mocogan for clips of `num_frames` frames."""
   own = model_config.mocogan
-  return LatentLayout(int(own.content_dim), int(own.motion_noise_dim), int(num_frames))
+  initial = int(own.motion_dim) if bool(own.get('random_initial_state', False)) else 0
+  return LatentLayout(int(own.content_dim), int(own.motion_noise_dim), int(num_frames),
+                      initial)
 
 
 class MotionGRU(nn.Module):
-  """eps (N, T, d_e) -> motion codes z_m (N, T, motion_dim): a GRU from state 0."""
+  """eps (N, T, d_e), h_0 (N, motion_dim or 0) -> motion codes z_m (N, T, motion_dim): a GRU
+  from h_0 (from 0 when h_0 has no entries)."""
 
   motion_dim: int
 
   @nn.compact
-  def __call__(self, eps: jax.Array) -> jax.Array:
-    return nn.RNN(nn.GRUCell(self.motion_dim, name='gru'))(eps)
+  def __call__(self, eps: jax.Array, initial: jax.Array) -> jax.Array:
+    carry = initial if initial.shape[-1] else jnp.zeros((*eps.shape[:-2], self.motion_dim),
+                                                        eps.dtype)
+    return nn.RNN(nn.GRUCell(self.motion_dim, name='gru'))(eps, initial_carry=carry)
 
 
 class MoCoGANGenerator(nn.Module):
@@ -123,8 +135,8 @@ class MoCoGANGenerator(nn.Module):
     del labels  # Unconditional.
     n = z.shape[0]
     t = self.clip_shape[0]
-    content, eps = self.layout.split(z)
-    motion = MotionGRU(self.motion_dim, name='motion')(eps)  # (N, T, motion_dim)
+    content, initial, eps = self.layout.split(z)
+    motion = MotionGRU(self.motion_dim, name='motion')(eps, initial)  # (N, T, motion_dim)
     frame_latents = jnp.concatenate(
         [jnp.broadcast_to(content[:, None], (n, t, content.shape[-1])), motion], axis=-1)
     frames = dcgan.DCGANGenerator(
@@ -207,9 +219,11 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   if int(model_config.latent_dim) != layout.latent_dim:
     raise ValueError(
         f'model.latent_dim={model_config.latent_dim}, but MoCoGAN\'s latent is content_dim + '
-        f'T x motion_noise_dim = {layout.content_dim} + {t} x {layout.motion_noise_dim} = '
-        f'{layout.latent_dim} for {t}-frame clips; set --config.model.latent_dim='
-        f'{layout.latent_dim} (configs/mocogan.py ties it to those fields).')
+        f'initial state (motion_dim if random_initial_state else 0) + T x motion_noise_dim = '
+        f'{layout.content_dim} + {layout.initial_state_dim} + {t} x '
+        f'{layout.motion_noise_dim} = {layout.latent_dim} for {t}-frame clips; set '
+        f'--config.model.latent_dim={layout.latent_dim} (configs/mocogan.py ties it to those '
+        'fields).')
   if model_config.latent_distribution != 'normal':
     raise ValueError("MoCoGAN's content and motion noise are N(0, 1): set "
                      "model.latent_distribution='normal'.")

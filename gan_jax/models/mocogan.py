@@ -111,8 +111,8 @@ class MotionGRU(nn.Module):
 
   @nn.compact
   def __call__(self, eps: jax.Array, initial: jax.Array) -> jax.Array:
-    carry = initial if initial.shape[-1] else jnp.zeros((*eps.shape[:-2], self.motion_dim),
-                                                        eps.dtype)
+    # No h_0 entries: nn.RNN's own initial carry, the GRU cell's zeros.
+    carry = initial if initial.shape[-1] else None
     return nn.RNN(nn.GRUCell(self.motion_dim, name='gru'))(eps, initial_carry=carry)
 
 

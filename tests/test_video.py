@@ -248,6 +248,77 @@ def test_mocogan_objective_adds_the_image_terms_by_hand():
     _objective(weight=-1.0)
 
 
+def test_mocogan_content_term_by_hand():
+  """L_c = mean (z_content - Q_c(frame))^2 over clips, scored frames and dims, weighted, in
+  both players' losses; off (weight 0) it adds nothing; clear errors without the head."""
+  config = default.get_config()
+  config.model.name = config.objective.name = 'mocogan'
+  config.model.mocogan.content_dim = 3
+  config.model.mocogan.content_head = 8
+  config.objective.mocogan.content_weight = 0.25
+  objective = objectives.get_objective(config)
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(2, 3 + 4 * 10)).astype(np.float32)   # [z_content | eps_1..4].
+  mean = rng.normal(size=(2, 2, 3)).astype(np.float32)      # 2 clips x 2 frames x 3 dims.
+  expected = np.mean([(z[n, d] - mean[n, j, d]) ** 2
+                      for n in range(2) for j in range(2) for d in range(3)])
+  logits = {'logit': jnp.zeros(2), 'image_logit': jnp.zeros((2, 2))}
+  fake = dict(logits, content_mean=jnp.asarray(mean))
+  g_inputs = {'z': jnp.asarray(z), 'labels': None}
+  base_value, _ = _objective(weight=1.0).discriminator_terms(_Context(), {}, g_inputs, logits,
+                                                             logits)
+  value, aux = objective.discriminator_terms(_Context(), {}, g_inputs, logits, fake)
+  np.testing.assert_allclose(float(value - base_value), 0.25 * expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['content_explained']), 1 - expected, rtol=1e-5)
+  g_base, _ = _objective(weight=1.0).generator_terms(_Context(), {}, g_inputs, logits)
+  value, aux = objective.generator_terms(_Context(), {}, g_inputs, fake)
+  np.testing.assert_allclose(float(value - g_base), 0.25 * expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['g_content_error']), expected, rtol=1e-5)
+  # A perfect Q_c: no term.
+  perfect = dict(logits, content_mean=jnp.broadcast_to(jnp.asarray(z[:, None, :3]), (2, 2, 3)))
+  value, aux = objective.generator_terms(_Context(), {}, g_inputs, perfect)
+  np.testing.assert_allclose(float(value - g_base), 0.0, atol=1e-7)
+  with pytest.raises(ValueError, match='content head'):
+    objective.generator_terms(_Context(), {}, g_inputs, logits)
+  config.model.mocogan.content_head = 0
+  with pytest.raises(ValueError, match='content_head=128'):
+    objectives.get_objective(config)
+  config.objective.mocogan.content_weight = -1.0
+  with pytest.raises(ValueError, match='content_weight must be >= 0'):
+    objectives.get_objective(config)
+
+
+def test_mocogan_content_head_leaves_the_discriminator_unchanged():
+  """model.mocogan.content_head adds only Q_c's parameters under D_I; with the same weights
+  D's logits are the model's without it, and Q_c reads z_content's size per scored frame."""
+  config = _tiny_video_config('mocogan', **{'model.mocogan.image_frames': 2})
+  base = _networks(config)
+  config.model.mocogan.content_head = 16
+  with_head = _networks(config)
+  clips = jax.random.uniform(jax.random.key(1), (3, 4, 16, 16, 1), minval=-1, maxval=1)
+
+  @jax.jit
+  def run(key):
+    d_vars = with_head.discriminator_init(key)
+    params = dict(d_vars['params'])
+    image = dict(params['image'])
+    head = image.pop('q_head')
+    base_vars = {**d_vars, 'params': {**params, 'image': image}}
+    chex.assert_trees_all_equal_shapes(base_vars, base.discriminator_init(key))
+    out = with_head.discriminator_apply(d_vars, clips, train=False)[0]
+    return out, base.discriminator_apply(base_vars, clips, train=False)[0], head
+
+  out, base_out, head = run(jax.random.key(0))
+  assert set(head) == {'hidden', 'output'}
+  chex.assert_shape(out['content_mean'], (3, 2, 50))
+  np.testing.assert_array_equal(out['logit'], base_out['logit'])
+  np.testing.assert_array_equal(out['image_logit'], base_out['image_logit'])
+  assert 'content_mean' not in base_out
+  config.model.mocogan.content_head = -1
+  with pytest.raises(ValueError, match='content_head=-1 must be >= 0'):
+    _networks(config)
+
+
 # ---- slow: MoCoGAN's networks, the train step on 1 and 8 devices, the recipes ---------------
 
 def _tiny_video_config(name, **fields):
@@ -376,6 +447,9 @@ def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
     # the per-device 'dropout' key, like dropout: the same on every wrapper for a device
     # count, not between device counts (docs/training.md).
     ('mocogan', {'model.mocogan.image_frames': 4}),
+    # The content term: Q_c's targets are each device's share of the global latents.
+    ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
+                 'objective.mocogan.content_weight': 1.0}),
 ])
 def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   config = _tiny_video_config(name, **fields)
@@ -387,6 +461,7 @@ def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
                                                jax.random.key(3))
   if name == 'mocogan':
     assert 'd_image_loss' in m1 and 'g_image_loss' in m1
+    assert ('content_error' in m1) == ('objective.mocogan.content_weight' in fields)
   for mode, (s, m) in runs.items():
     # Reductions in another order: float32 rounding through 2 SGD steps.
     for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):

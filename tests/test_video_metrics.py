@@ -361,6 +361,66 @@ def test_time_lock_against_a_direct_sum():
     video_metrics.time_lock(x[:1])
 
 
+def _plug_in_information(a, b):
+  """I(a; b) in nats from the joint counts, written out (the reference of the test below)."""
+  n, info = len(a), 0.0
+  for x in set(a):
+    for y in set(b):
+      joint = np.sum((a == x) & (b == y)) / n
+      if joint:
+        info += joint * np.log(joint / (np.mean(a == x) * np.mean(b == y)))
+  return info
+
+
+def test_factor_information_against_joint_counts():
+  """I(pair; content) and I(pair; motion) over a C x M grid's frames against the plug-in sum;
+  H(pair) when the content decides the pair, 0 for the motion; grid order c * M + m."""
+  rng = np.random.default_rng(0)
+  c, m, t = 3, 4, 5
+  pairs = rng.integers(0, 6, size=(c * m, t))
+  out = video_metrics.factor_information(pairs, c, m)
+  content = np.repeat(np.arange(c), m * t)
+  motion = np.tile(np.repeat(np.arange(m), t), c)
+  flat = pairs.ravel()
+  assert out['content_information'] == pytest.approx(_plug_in_information(content, flat),
+                                                     rel=1e-10)
+  assert out['motion_information'] == pytest.approx(_plug_in_information(motion, flat),
+                                                    rel=1e-10)
+  assert out['pair_entropy'] == pytest.approx(_plug_in_information(flat, flat), rel=1e-10)
+  by_content = np.repeat(np.arange(c) * 7, m * t).reshape(c * m, t)  # Pair = f(content).
+  out = video_metrics.factor_information(by_content, c, m)
+  assert out['content_information'] == pytest.approx(np.log(c))
+  assert out['pair_entropy'] == pytest.approx(np.log(c))
+  assert out['motion_information'] == pytest.approx(0.0, abs=1e-12)
+  with pytest.raises(ValueError, match='grid of C x M'):
+    video_metrics.factor_information(pairs, 4, 4)
+
+
+@pytest.mark.slow
+def test_evaluate_mocogan_adds_content_and_motion_information(video_cache, tfds_data_dir):
+  """A MoCoGAN run's evaluation has the grid's numbers, finite, within [0, H(pair)], with
+  their definitions; its other numbers do not depend on them (their own key)."""
+  from gan_jax import evaluation, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import state as state_lib  # pylint: disable=g-import-not-at-top
+  config = _tiny_eval_config(video_cache, tfds_data_dir, 'moving_mnist')
+  config.model.name = config.objective.name = 'mocogan'
+  config.model.g_width = config.model.d_width = 4
+  config.model.latent_dim = 50 + 4 * 10
+  networks = models.build_networks(config.model, (4, 16, 16, 1))
+  state = state_lib.create_state(config, networks, jax.random.key(0))
+  results = evaluation.evaluate(config, networks, state, None, step=1)
+  names = ('content_information', 'motion_information', 'pair_entropy')
+  assert all(np.isfinite(results[k]) for k in names)
+  for k in names[:2]:
+    assert -1e-9 <= results[k] <= results['pair_entropy'] + 1e-9
+  assert set(names) <= set(results['protocol']['definitions'])
+  config.model.name = 'video_gan_like'  # The same run without the grid: the same numbers.
+  others = evaluation.evaluate(config, networks, state, None, step=1)
+  assert not set(names) & set(others)
+  for k in ('frame_fid', 'clip_fd', 'time_lock'):
+    assert others[k] == results[k]
+
+
 def _random_run(config, data_shape):
   from gan_jax import models  # pylint: disable=g-import-not-at-top
   from gan_jax import state as state_lib  # pylint: disable=g-import-not-at-top

@@ -22,6 +22,13 @@
   clips score the sampling floor, about 1/N for N clips; a generator whose frame t looks
   alike across clips (it keys its frames on t, e.g. a MoCoGAN whose motion code carries a
   clock) scores up to 1. No classifier.
+- Content and motion information (a MoCoGAN, whose latent splits into a content and a
+  motion part): on a grid of C contents x M motions (every content with every motion), the
+  mutual information, in nats, between the frame classifier's argmax pair of a frame and the
+  index of its content, I(pair; content), and of its motion, I(pair; motion), beside the
+  pairs' entropy H(pair) (`factor_information`). In real Moving MNIST the digits are the
+  content: a generator that draws them from z_content has I(pair; content) near H(pair) and
+  I(pair; motion) near 0; one that ignores its content code has I(pair; content) near 0.
 
 Both classifiers see frames area-averaged to a smaller side (`downsample`; 32 px for the
 64-px canvas by default), and both pool globally over space (and time), so a digit is
@@ -314,6 +321,29 @@ def time_lock(clips) -> float:
     raise ValueError(f'Need clips (N, T, H, W, C) with N >= 2; got shape {clips.shape}.')
   total = clips.var(axis=(0, 1)).mean()
   return float(clips.mean(axis=0).var(axis=0).mean() / total) if total > 0 else 0.0
+
+
+def factor_information(predictions, num_contents: int, num_motions: int) -> dict:
+  """{'pair_entropy': H(pair), 'content_information': I(pair; content),
+  'motion_information': I(pair; motion)} in nats, of the argmax pairs (C * M, T) of the
+  frames of a content x motion grid whose row c * M + m has content c and motion m
+  (gan_jax.models.mocogan.LatentLayout.grid's order). Plug-in estimates over the C * M * T
+  frames (scikit-learn's mutual_info_score); they read about (K - 1)(G - 1) / (2 C M T)
+  nats high for K pairs in use and G groups, when pair and group are independent."""
+  import sklearn.metrics  # pylint: disable=g-import-not-at-top
+  predictions = np.asarray(predictions)
+  c, m = int(num_contents), int(num_motions)
+  if predictions.ndim != 2 or predictions.shape[0] != c * m or min(c, m) < 2:
+    raise ValueError(f'Need argmax pairs (C * M, T) of a grid of C x M >= 2 x 2 clips; got '
+                     f'shape {predictions.shape} for {c} x {m}.')
+  t = predictions.shape[1]
+  pairs = predictions.reshape(c, m, t)
+  content = np.broadcast_to(np.arange(c)[:, None, None], pairs.shape).ravel()
+  motion = np.broadcast_to(np.arange(m)[None, :, None], pairs.shape).ravel()
+  pairs = pairs.ravel()
+  return dict(pair_entropy=float(sklearn.metrics.mutual_info_score(pairs, pairs)),
+              content_information=float(sklearn.metrics.mutual_info_score(content, pairs)),
+              motion_information=float(sklearn.metrics.mutual_info_score(motion, pairs)))
 
 
 # ---- the numbers of one set of clips ------------------------------------------------------

@@ -32,12 +32,17 @@ import numpy as np
 from gan_jax import evaluation, metric_logging, sampling, visualize
 from gan_jax.metrics import classifier as classifier_lib
 from gan_jax.metrics import video as video_metrics
+from gan_jax.models import mocogan
 
 GIF_FRAME_MS = 100  # 10 frames per second.
 STRIP_CLIPS = 16    # Clips (rows) of a frame strip.
 # Clips per generator call at evaluation (a frames run: this many x T frames); the latents of
 # call i come from fold_in(key, i) (sampling.generate), so the samples depend on it.
 GENERATE_CLIPS = 50
+# A MoCoGAN's content x motion grid for the content and motion information (16 x 16 clips,
+# latents from fold_in(key, FACTOR_KEY), so the other numbers' draws are unchanged).
+FACTOR_GRID = 16
+FACTOR_KEY = 0xFAC7
 FRAME_CLASSIFIER_BATCH = 128
 CLIP_CLASSIFIER_BATCH = 64
 CLASSIFIER_LEARNING_RATE = 1e-3
@@ -332,6 +337,23 @@ def _generated_clips(config, networks, state, n: int, key, ema: bool) -> np.ndar
   return as_clips(config, samples)
 
 
+def _factor_information(config, networks, state, frame_clf, side: int, key, ema: bool) -> dict:
+  """A MoCoGAN's content and motion information (metrics.video.factor_information) on a
+  FACTOR_GRID x FACTOR_GRID grid of its latents."""
+  t = num_frames(config)
+  z = mocogan.latent_layout(config.model, t).grid(key, FACTOR_GRID, FACTOR_GRID)
+  clips = _generated_clips_at(networks, state, np.asarray(z), ema)
+  _, logits = video_metrics.frame_features(frame_clf['variables'], clips,
+                                           downsample_factor=clips.shape[2] // side)
+  return video_metrics.factor_information(video_metrics.frame_predictions(logits, t),
+                                          FACTOR_GRID, FACTOR_GRID)
+
+
+def _generated_clips_at(networks, state, latents: np.ndarray, ema: bool) -> np.ndarray:
+  return sampling.generate(networks, state, latents.shape[0], jax.random.key(0), ema=ema,
+                           latents=latents, batch_size=GENERATE_CLIPS)
+
+
 def _statistics(frame_clf, clip_clf, clips, side: int, bins: int) -> dict:
   """Features and the per-set numbers of clips (N, T, H, W, C)."""
   t, factor = clips.shape[1], clips.shape[2] // side
@@ -371,6 +393,13 @@ DEFINITIONS = dict(
               'Var_t(mean over clips of frame t) / mean over pixels of Var over clips and t; '
               'about 1 / (number of clips) for a distribution stationary in time (real '
               'Moving MNIST), 1 when frame t is the same in every clip',
+    content_information='MoCoGAN runs: I(frame classifier\'s argmax pair of a frame; index '
+                        'of its content code), nats, over the frames of a grid of 16 contents '
+                        'x 16 motions (LatentLayout.grid, raw or EMA G as the other numbers); '
+                        'near pair_entropy when the content code decides the digits, near 0 '
+                        'when G ignores it',
+    motion_information='the same with the index of the motion (h_0 and eps_1..T)',
+    pair_entropy='H(argmax pair) over the frames of that grid, nats',
     **{'real_*': 'the same number of the reference (held-out real) clips'},
     frame_classifier_accuracy='argmax digit pair of the frame classifier vs the true pair, on '
                               'every frame of the reference clips (held out)',
@@ -464,6 +493,10 @@ def evaluate(config: ml_collections.ConfigDict, networks, state, source, *, key:
       frame_classifier_accuracy=float(np.mean(ref['predictions'] == ref_pairs[:, None])),
       clip_classifier_pair_accuracy=heads['pair'],
       clip_classifier_direction_accuracy=(heads['direction_a'] + heads['direction_b']) / 2)
+
+  if real_split is None and config.model.name == 'mocogan':
+    results.update(_factor_information(config, networks, state, frame_clf, side,
+                                       jax.random.fold_in(key, FACTOR_KEY), ema))
 
   def classifier_record(clf):
     return {k: v for k, v in clf.items() if k != 'variables'}

@@ -34,7 +34,12 @@ Discriminator: {'logit': D_V(clip) (N,), 'image_logit': D_I(frames) (N, k)}.
   evaluation mode they are the fixed frames round(linspace(0, T - 1, k)). k = T scores every
   frame in order (no draw). The original scores single frames of other generated clips; here
   the image D sees k frames of the clips of the batch.
-The 'mocogan' objective (gan_jax/objectives/mocogan.py) adds D_I's adversarial terms.
+- Q_c, the content head (model.mocogan.content_head = hidden units, 0 = off): InfoGAN's Q
+  head (gan_jax.models.conditioning.QHead: Dense -> LeakyReLU(0.2) -> Dense) on D_I's
+  features of each scored frame, predicting the clip's z_content: 'content_mean'
+  (N, k, content_dim). Off, D's parameters and outputs are the model's without it.
+The 'mocogan' objective (gan_jax/objectives/mocogan.py) adds D_I's adversarial terms and,
+with objective.mocogan.content_weight > 0, the content-recovery term on Q_c.
 """
 
 import dataclasses
@@ -179,6 +184,8 @@ class MoCoGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   spectral_norm_steps: int = 1
   dropout: float = 0.0
+  content_dim: int = 0   # Q_c's outputs (z_content's size); used when content_head > 0.
+  content_head: int = 0  # Hidden units of Q_c on D_I's features (0: no head).
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -196,12 +203,20 @@ class MoCoGANDiscriminator(nn.Module):
     key = self.make_rng('dropout') if train and self.image_frames < t else None
     idx = frame_indices(t, self.image_frames, key, n)
     frames = jnp.take_along_axis(x, idx[:, :, None, None, None], axis=1)
-    image_logit = dcgan.DCGANDiscriminator(
+    # Q_c: the InfoGAN Q head with content_dim continuous outputs and no categorical ones.
+    head = cond_lib.Conditioning(q_head=True, q_continuous=self.content_dim,
+                                 q_hidden=self.content_head) if self.content_head else \
+        cond_lib.UNCONDITIONAL
+    image_out = dcgan.DCGANDiscriminator(
         tuple(self.clip_shape[1:]), self.width, self.axis_name, self.dtype,
         dropout=self.dropout, normalization=self.image_normalization,
-        conv_impl=self.image_conv_impl, name='image', **sn)(
+        conv_impl=self.image_conv_impl, conditioning=head, name='image', **sn)(
             frames.reshape(n * self.image_frames, *x.shape[2:]), train=train)
-    return {'logit': video_logit, 'image_logit': image_logit.reshape(n, self.image_frames)}
+    k = self.image_frames
+    if not self.content_head:
+      return {'logit': video_logit, 'image_logit': image_out.reshape(n, k)}
+    return {'logit': video_logit, 'image_logit': image_out['logit'].reshape(n, k),
+            'content_mean': image_out['q_continuous_mean'].reshape(n, k, self.content_dim)}
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
@@ -232,6 +247,10 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   cond_lib.from_config(model_config, None, 'mocogan', g_choices=('none',), d_choices=('none',),
                        heads=False)  # Clear errors for conditioning fields set.
   image_frames = int(own.image_frames)
+  content_head = int(own.get('content_head', 0))
+  if content_head < 0:
+    raise ValueError(f'model.mocogan.content_head={content_head} must be >= 0 (hidden units '
+                     'of the content head Q_c; 0 = off).')
   frame_indices(t, image_frames, None, 1)  # Checks image_frames.
   conv3d.video_geometry(data_shape)  # Checks the clip shape for the video D.
   dcgan._geometry(int(data_shape[1]))  # pylint: disable=protected-access
@@ -262,6 +281,7 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                                 kernel_size, video.d_normalization, video.conv_impl,
                                 image.d_normalization, image.conv_impl, axis_name, dtype,
                                 spectral_norm=bool(model_config.d_spectral_norm),
-                                spectral_norm_steps=sn_steps, dropout=dropout)
+                                spectral_norm_steps=sn_steps, dropout=dropout,
+                                content_dim=layout.content_dim, content_head=content_head)
 
   return make_generator, make_discriminator

@@ -11,6 +11,20 @@ the configured adversarial loss l = (l_D, l_G) and w = objective.mocogan.image_w
 (on D_V) and every metric read it. D_I's term in G's loss uses the generated frames only:
 every loss of gan_jax.losses has a G term of D(fake) alone, and the objective refuses a loss
 whose G term reads D(real) (checked when it is built).
+
+Content recovery (objective.mocogan.content_weight = c > 0, with the content head Q_c,
+model.mocogan.content_head > 0): InfoGAN's variational bound on I(z_content; frame), with
+z_content continuous and Q_c's Gaussian of unit variance, on every frame D_I scores:
+
+  L_c = mean over clips n, scored frames j and content dims d of (z_content[n, d] -
+        Q_c(frame j of G(z)_n)[d])^2  (= 2 x the unit-Gaussian NLL per dim, less a constant)
+  D, Q_c:  + c * L_c          G:  + c * L_c
+
+Each frame on its own must tell its clip's content code, so G cannot ignore z_content, and
+what carries it (the digits) has to stay in every frame of the clip: the content collapse
+of the 5,000-step recipe run (docs/video.md). The paper's categorical dynamics code is
+learnt with the same InfoGAN term; here it is the content. Logged: L_c and its share of
+z_content's variance explained, 1 - L_c (z_content ~ N(0, I)).
 """
 
 import jax
@@ -46,9 +60,19 @@ class MoCoGAN(unconditional.Unconditional):
 
   def __init__(self, config):
     super().__init__(config)
-    self.image_weight = float(config.objective.mocogan.image_weight)
+    own = config.objective.mocogan
+    self.image_weight = float(own.image_weight)
     if self.image_weight < 0:
       raise ValueError(f'objective.mocogan.image_weight must be >= 0; got {self.image_weight}.')
+    self.content_weight = float(own.get('content_weight', 0.0))
+    self.content_dim = int(config.model.mocogan.content_dim)
+    if self.content_weight < 0:
+      raise ValueError('objective.mocogan.content_weight must be >= 0; got '
+                       f'{self.content_weight}.')
+    if self.content_weight > 0 and int(config.model.mocogan.get('content_head', 0)) <= 0:
+      raise ValueError(f'objective.mocogan.content_weight={self.content_weight} needs the '
+                       'content head: set --config.model.mocogan.content_head=128 (its hidden '
+                       'units).')
     if config.dataset.conditional:
       raise ValueError("objective.name='mocogan' is unconditional: set "
                        '--config.dataset.conditional=False.')
@@ -59,17 +83,33 @@ class MoCoGAN(unconditional.Unconditional):
                        'only. Use one of non_saturating, minimax, wasserstein, '
                        'least_squares, hinge.')
 
+  def content_terms(self, g_inputs, out_fake):
+    """(c * L_c, aux) of the module docstring; (0, {}) when content_weight is 0."""
+    if not self.content_weight:
+      return 0.0, {}
+    if not isinstance(out_fake, dict) or 'content_mean' not in out_fake:
+      raise ValueError('objective.mocogan.content_weight > 0 needs the content head '
+                       "('content_mean'): set --config.model.mocogan.content_head=128.")
+    # The layout starts with z_content (gan_jax.models.mocogan.LatentLayout).
+    content = g_inputs['z'][:, :self.content_dim].astype(jnp.float32)
+    error = jnp.mean(jnp.square(content[:, None, :] - out_fake['content_mean']))
+    return self.content_weight * error, {'content_error': error,
+                                         'content_explained': 1.0 - error}
+
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
-    del batch, g_inputs
+    del batch
     real, fake = image_logit(out_real), image_logit(out_fake)
     d_loss, _, _ = ctx.loss_fn(real, fake)
-    return self.image_weight * d_loss, {
+    content, content_aux = self.content_terms(g_inputs, out_fake)
+    return self.image_weight * d_loss + content, {
         'd_image_loss': d_loss, 'd_image_real_logit': jnp.mean(real),
-        'd_image_fake_logit': jnp.mean(fake)}
+        'd_image_fake_logit': jnp.mean(fake), **content_aux}
 
   def generator_terms(self, ctx, batch, g_inputs, out_fake):
-    del batch, g_inputs
+    del batch
     fake = image_logit(out_fake)
     # The real-logit argument is unused by the G term (checked in __init__).
     _, g_loss, _ = ctx.loss_fn(jnp.zeros_like(fake), fake)
-    return self.image_weight * g_loss, {'g_image_loss': g_loss}
+    content, content_aux = self.content_terms(g_inputs, out_fake)
+    return self.image_weight * g_loss + content, {
+        'g_image_loss': g_loss, **{f'g_{k}': v for k, v in content_aux.items()}}

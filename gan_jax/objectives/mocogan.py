@@ -25,8 +25,8 @@ whatever carries it has to stay in every frame of the clip; the aim was the digi
 the content collapse of the 5,000-step recipe run. Measured (docs/video.md#results): with
 c = 10, Q_c reads ~78% of z_content's variance and one run's clip FD was steadier, but G
 carries the code in stroke details, not in which digits it draws. The paper's categorical
-dynamics code is learnt with the same InfoGAN term; here it is the content. Logged: L_c and its share of
-z_content's variance explained, 1 - L_c (z_content ~ N(0, I)).
+dynamics code is learnt with the same InfoGAN term; here it is the content. Logged: L_c and
+its share of z_content's variance explained, 1 - L_c (z_content ~ N(0, I)).
 """
 
 import jax

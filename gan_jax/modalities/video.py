@@ -342,16 +342,12 @@ def _factor_information(config, networks, state, frame_clf, side: int, key, ema:
   FACTOR_GRID x FACTOR_GRID grid of its latents."""
   t = num_frames(config)
   z = mocogan.latent_layout(config.model, t).grid(key, FACTOR_GRID, FACTOR_GRID)
-  clips = _generated_clips_at(networks, state, np.asarray(z), ema)
+  clips = sampling.generate(networks, state, z.shape[0], key, ema=ema, latents=np.asarray(z),
+                            batch_size=GENERATE_CLIPS)
   _, logits = video_metrics.frame_features(frame_clf['variables'], clips,
                                            downsample_factor=clips.shape[2] // side)
   return video_metrics.factor_information(video_metrics.frame_predictions(logits, t),
                                           FACTOR_GRID, FACTOR_GRID)
-
-
-def _generated_clips_at(networks, state, latents: np.ndarray, ema: bool) -> np.ndarray:
-  return sampling.generate(networks, state, latents.shape[0], jax.random.key(0), ema=ema,
-                           latents=latents, batch_size=GENERATE_CLIPS)
 
 
 def _statistics(frame_clf, clip_clf, clips, side: int, bins: int) -> dict:

@@ -35,10 +35,11 @@ def get_config(arg=None):
   config.objective.name = 'mocogan'
   config.loss.name = 'non_saturating'
   own = config.model.mocogan
-  # G's latent [z_content | h_0 | eps_1..eps_T] follows content_dim, random_initial_state,
-  # motion_dim, motion_noise_dim and the clip length when they are overridden (a lazy
-  # ml_collections reference).
+  # G's latent [z_content | codes | h_0 | eps_1..eps_T] follows content_dim, the codes,
+  # random_initial_state, motion_dim, motion_noise_dim and the clip length when they are
+  # overridden (a lazy ml_collections reference).
   config.model.latent_dim = own.get_ref('content_dim') + \
+      own.get_ref('content_codes') * own.get_ref('content_code_classes') + \
       own.get_ref('random_initial_state').to_int() * own.get_ref('motion_dim') + \
       own.get_ref('motion_noise_dim') * config.dataset.moving_mnist.get_ref('num_frames')
   return default.apply_variant(config, ','.join(parts))

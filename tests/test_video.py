@@ -214,6 +214,37 @@ def test_latent_layout_splits_joins_and_grids():
     layout.split(jnp.zeros((2, 10)))
 
 
+def test_latent_layout_categorical_codes():
+  """Codes sit after z_content as one-hots, uniform over their values; codes() reads them
+  back; the grid keeps them per row. Without codes the grid is the plain N(0, 1) draw it
+  was (the recipe's latents unchanged)."""
+  layout = mocogan_model.LatentLayout(3, 2, 4, num_codes=2, code_classes=5)
+  assert (layout.code_dim, layout.clip_content_dim, layout.latent_dim) == (10, 13, 21)
+  z = np.asarray(layout.sample(jax.random.key(0), 20000))
+  assert z.shape == (20000, 21)
+  one_hot = z[:, 3:13].reshape(20000, 2, 5)
+  np.testing.assert_array_equal(one_hot.sum(-1), 1.0)
+  assert set(np.unique(one_hot)) == {0.0, 1.0}
+  codes = np.asarray(layout.codes(jnp.asarray(z)))
+  np.testing.assert_array_equal(codes, one_hot.argmax(-1))
+  for i in range(2):  # Uniform: 4,000 expected per value, 5 sigma = 5 x 57.
+    np.testing.assert_allclose(np.bincount(codes[:, i], minlength=5), 4000, atol=290)
+  gauss = np.concatenate([z[:, :3], z[:, 13:]], axis=1)
+  np.testing.assert_allclose(gauss.mean(0), 0.0, atol=0.04)
+  np.testing.assert_allclose(gauss.std(0), 1.0, atol=0.03)
+  content, _, eps = layout.split(jnp.asarray(z[:2]))
+  assert content.shape == (2, 13) and eps.shape == (2, 4, 2)
+  grid = np.asarray(layout.grid(jax.random.key(1), num_contents=4, num_motions=3))
+  grid_codes = np.asarray(layout.codes(jnp.asarray(grid))).reshape(4, 3, 2)
+  assert (grid_codes == grid_codes[:, :1]).all()
+  np.testing.assert_array_equal(grid[:, 3:13].reshape(12, 2, 5).sum(-1), 1.0)
+  plain = mocogan_model.LatentLayout(3, 2, 4)
+  k_content, k_motion = jax.random.split(jax.random.key(1))
+  expected = np.concatenate([np.repeat(jax.random.normal(k_content, (4, 3)), 3, axis=0),
+                             np.tile(jax.random.normal(k_motion, (3, 8)), (4, 1))], axis=1)
+  np.testing.assert_array_equal(plain.grid(jax.random.key(1), 4, 3), expected)
+
+
 def _objective(loss='non_saturating', weight=0.5):
   config = default.get_config()
   config.model.name = config.objective.name = 'mocogan'
@@ -288,6 +319,57 @@ def test_mocogan_content_term_by_hand():
     objectives.get_objective(config)
 
 
+def test_mocogan_code_term_by_hand():
+  """L_code = mean over clips, scored frames and codes of -log softmax(Q_c logits)[code],
+  weighted, in both players' losses, beside the content term; clear errors."""
+  config = default.get_config()
+  config.model.name = config.objective.name = 'mocogan'
+  config.model.mocogan.content_dim = 3
+  config.model.mocogan.content_head = 8
+  config.model.mocogan.content_codes = 2
+  config.model.mocogan.content_code_classes = 4
+  config.objective.mocogan.code_weight = 0.5
+  objective = objectives.get_objective(config)
+  rng = np.random.default_rng(1)
+  codes = np.array([[1, 3], [0, 0]])
+  one_hot = np.eye(4, dtype=np.float32)[codes].reshape(2, 8)
+  z = np.concatenate([rng.normal(size=(2, 3)), one_hot, rng.normal(size=(2, 40))],
+                     axis=1).astype(np.float32)   # [z_content | codes | eps_1..4].
+  logits = rng.normal(size=(2, 3, 2, 4)).astype(np.float64)  # 2 clips x 3 frames.
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  expected = -np.mean([log_p[n, j, i, codes[n, i]]
+                       for n in range(2) for j in range(3) for i in range(2)])
+  accuracy = np.mean(logits.argmax(-1) == codes[:, None, :])
+  base = {'logit': jnp.zeros(2), 'image_logit': jnp.zeros((2, 3))}
+  fake = dict(base, code_logits=jnp.asarray(logits, jnp.float32))
+  g_inputs = {'z': jnp.asarray(z), 'labels': None}
+  d_base, _ = _objective(weight=1.0).discriminator_terms(_Context(), {}, g_inputs, base, base)
+  value, aux = objective.discriminator_terms(_Context(), {}, g_inputs, base, fake)
+  np.testing.assert_allclose(float(value - d_base), 0.5 * expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['code_ce']), expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['code_accuracy']), accuracy, rtol=1e-6)
+  assert 'content_error' not in aux
+  g_base, _ = _objective(weight=1.0).generator_terms(_Context(), {}, g_inputs, base)
+  value, aux = objective.generator_terms(_Context(), {}, g_inputs, fake)
+  np.testing.assert_allclose(float(value - g_base), 0.5 * expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['g_code_ce']), expected, rtol=1e-5)
+  # With the content term as well: the two add.
+  config.objective.mocogan.content_weight = 2.0
+  mean = rng.normal(size=(2, 3, 3)).astype(np.float32)
+  both = dict(fake, content_mean=jnp.asarray(mean))
+  content = np.mean((z[:, None, :3] - mean) ** 2)
+  value, _ = objectives.get_objective(config).generator_terms(_Context(), {}, g_inputs, both)
+  np.testing.assert_allclose(float(value - g_base), 0.5 * expected + 2.0 * content, rtol=1e-5)
+  with pytest.raises(ValueError, match='code_logits'):
+    objective.generator_terms(_Context(), {}, g_inputs, base)
+  config.model.mocogan.content_codes = 0
+  with pytest.raises(ValueError, match='content_codes=2'):
+    objectives.get_objective(config)
+  config.objective.mocogan.code_weight = -1.0
+  with pytest.raises(ValueError, match='code_weight must be >= 0'):
+    objectives.get_objective(config)
+
+
 def test_mocogan_content_head_leaves_the_discriminator_unchanged():
   """model.mocogan.content_head adds only Q_c's parameters under D_I; with the same weights
   D's logits are the model's without it, and Q_c reads z_content's size per scored frame."""
@@ -316,6 +398,29 @@ def test_mocogan_content_head_leaves_the_discriminator_unchanged():
   assert 'content_mean' not in base_out
   config.model.mocogan.content_head = -1
   with pytest.raises(ValueError, match='content_head=-1 must be >= 0'):
+    _networks(config)
+
+
+def test_mocogan_codes_reach_the_latents_and_the_head():
+  """model.mocogan.content_codes: every latent draw has valid one-hot codes (Networks'
+  latent_sampler), Q_c adds their logits per scored frame; clear errors."""
+  config = _tiny_video_config('mocogan', **{'model.mocogan.image_frames': 2,
+                                            'model.mocogan.content_head': 16,
+                                            'model.mocogan.content_codes': 2})
+  assert config.model.latent_dim == 50 + 2 * 10 + 4 * 10  # The recipe's lazy latent_dim.
+  networks = _networks(config)
+  z = np.asarray(networks.sample_latents(jax.random.key(0), 6))
+  np.testing.assert_array_equal(z[:, 50:70].reshape(6, 2, 10).sum(-1), 1.0)
+  clips = jax.random.uniform(jax.random.key(1), (3, 4, 16, 16, 1), minval=-1, maxval=1)
+  out = jax.jit(lambda key: networks.discriminator_apply(
+      networks.discriminator_init(key), clips, train=False)[0])(jax.random.key(2))
+  chex.assert_shape(out['code_logits'], (3, 2, 2, 10))
+  chex.assert_shape(out['content_mean'], (3, 2, 50))
+  config.model.mocogan.content_head = 0
+  with pytest.raises(ValueError, match='needs the content head'):
+    _networks(config)
+  config.model.mocogan.content_codes = -1
+  with pytest.raises(ValueError, match='content_codes=-1 must be >= 0'):
     _networks(config)
 
 
@@ -450,6 +555,9 @@ def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
     # The content term: Q_c's targets are each device's share of the global latents.
     ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
                  'objective.mocogan.content_weight': 1.0}),
+    # Categorical content codes: drawn globally by the layout, each device's share read back.
+    ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
+                 'model.mocogan.content_codes': 2, 'objective.mocogan.code_weight': 1.0}),
 ])
 def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   config = _tiny_video_config(name, **fields)
@@ -462,6 +570,7 @@ def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   if name == 'mocogan':
     assert 'd_image_loss' in m1 and 'g_image_loss' in m1
     assert ('content_error' in m1) == ('objective.mocogan.content_weight' in fields)
+    assert ('code_ce' in m1) == ('objective.mocogan.code_weight' in fields)
   for mode, (s, m) in runs.items():
     # Reductions in another order: float32 rounding through 2 SGD steps.
     for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):

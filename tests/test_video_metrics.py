@@ -396,6 +396,23 @@ def test_factor_information_against_joint_counts():
     video_metrics.factor_information(pairs, 4, 4)
 
 
+def test_code_information_against_joint_counts():
+  """The mean over codes of I(pair; code_i) over the clips' frames against the plug-in sum;
+  log K when code 0 decides the pair (K values used) and code 1 does not enter."""
+  rng = np.random.default_rng(1)
+  n, t = 30, 4
+  pairs = rng.integers(0, 5, size=(n, t))
+  codes = rng.integers(0, 3, size=(n, 2))
+  expected = np.mean([_plug_in_information(np.repeat(codes[:, i], t), pairs.ravel())
+                      for i in range(2)])
+  assert video_metrics.code_information(pairs, codes) == pytest.approx(expected, rel=1e-10)
+  codes = np.stack([np.arange(n) % 3, np.zeros(n, int)], axis=1)
+  decided = np.repeat(codes[:, :1] * 11, t, axis=1)  # Pair = f(code 0).
+  assert video_metrics.code_information(decided, codes) == pytest.approx(np.log(3) / 2)
+  with pytest.raises(ValueError, match='same clips'):
+    video_metrics.code_information(pairs, codes[:5])
+
+
 @pytest.mark.slow
 def test_evaluate_mocogan_adds_content_and_motion_information(video_cache, tfds_data_dir):
   """A MoCoGAN run's evaluation has the grid's numbers, finite, within [0, H(pair)], with
@@ -419,6 +436,16 @@ def test_evaluate_mocogan_adds_content_and_motion_information(video_cache, tfds_
   assert not set(names) & set(others)
   for k in ('frame_fid', 'clip_fd', 'time_lock'):
     assert others[k] == results[k]
+  assert 'code_information' not in results
+  # Categorical content codes: their information as well, in [0, log 10].
+  config.model.name = 'mocogan'
+  config.model.mocogan.content_codes, config.model.mocogan.content_head = 2, 8
+  config.model.latent_dim = 50 + 2 * 10 + 4 * 10
+  networks = models.build_networks(config.model, (4, 16, 16, 1))
+  state = state_lib.create_state(config, networks, jax.random.key(0))
+  results = evaluation.evaluate(config, networks, state, None, step=1)
+  assert -1e-9 <= results['code_information'] <= np.log(10) + 1e-9
+  assert 'code_information' in results['protocol']['definitions']
 
 
 def _random_run(config, data_shape):

@@ -346,6 +346,24 @@ def factor_information(predictions, num_contents: int, num_motions: int) -> dict
               motion_information=float(sklearn.metrics.mutual_info_score(motion, pairs)))
 
 
+def code_information(predictions, codes) -> float:
+  """Mean over codes i of I(pair; code_i) in nats: `predictions` the argmax pairs (N, T) of
+  the frames of N clips drawn with independent latents, `codes` their categorical content
+  codes (N, m) (gan_jax.models.mocogan.LatentLayout.codes). Plug-in estimates over the N * T
+  frames (scikit-learn's mutual_info_score); about (K - 1)(P - 1) / (2 N T) high for K code
+  values and P pairs in use when pair and code are independent."""
+  import sklearn.metrics  # pylint: disable=g-import-not-at-top
+  predictions, codes = np.asarray(predictions), np.asarray(codes)
+  if predictions.ndim != 2 or codes.ndim != 2 or codes.shape[0] != predictions.shape[0] or \
+      not codes.shape[1]:
+    raise ValueError(f'Need argmax pairs (N, T) and codes (N, m >= 1) of the same clips; got '
+                     f'shapes {predictions.shape} and {codes.shape}.')
+  t = predictions.shape[1]
+  pairs = predictions.ravel()
+  return float(np.mean([sklearn.metrics.mutual_info_score(np.repeat(code, t), pairs)
+                        for code in codes.T]))
+
+
 # ---- the numbers of one set of clips ------------------------------------------------------
 
 def frame_features(variables, clips, *, downsample_factor: int, batch_size: int = 1000):

@@ -339,15 +339,26 @@ def _generated_clips(config, networks, state, n: int, key, ema: bool) -> np.ndar
 
 def _factor_information(config, networks, state, frame_clf, side: int, key, ema: bool) -> dict:
   """A MoCoGAN's content and motion information (metrics.video.factor_information) on a
-  FACTOR_GRID x FACTOR_GRID grid of its latents."""
+  FACTOR_GRID x FACTOR_GRID grid of its latents; with categorical content codes also their
+  code information (metrics.video.code_information) on FACTOR_GRID^2 clips of independent
+  latents (LatentLayout.sample with fold_in(key, 1))."""
   t = num_frames(config)
-  z = mocogan.latent_layout(config.model, t).grid(key, FACTOR_GRID, FACTOR_GRID)
-  clips = sampling.generate(networks, state, z.shape[0], key, ema=ema, latents=np.asarray(z),
-                            batch_size=GENERATE_CLIPS)
-  _, logits = video_metrics.frame_features(frame_clf['variables'], clips,
-                                           downsample_factor=clips.shape[2] // side)
-  return video_metrics.factor_information(video_metrics.frame_predictions(logits, t),
-                                          FACTOR_GRID, FACTOR_GRID)
+  layout = mocogan.latent_layout(config.model, t)
+
+  def predictions(z):
+    clips = sampling.generate(networks, state, z.shape[0], key, ema=ema,
+                              latents=np.asarray(z), batch_size=GENERATE_CLIPS)
+    _, logits = video_metrics.frame_features(frame_clf['variables'], clips,
+                                             downsample_factor=clips.shape[2] // side)
+    return video_metrics.frame_predictions(logits, t)
+
+  results = video_metrics.factor_information(
+      predictions(layout.grid(key, FACTOR_GRID, FACTOR_GRID)), FACTOR_GRID, FACTOR_GRID)
+  if layout.num_codes:
+    z = layout.sample(jax.random.fold_in(key, 1), FACTOR_GRID * FACTOR_GRID)
+    results['code_information'] = video_metrics.code_information(predictions(z),
+                                                                 layout.codes(z))
+  return results
 
 
 def _statistics(frame_clf, clip_clf, clips, side: int, bins: int) -> dict:
@@ -395,6 +406,10 @@ DEFINITIONS = dict(
                         'near pair_entropy when the content code decides the digits, near 0 '
                         'when G ignores it',
     motion_information='the same with the index of the motion (h_0 and eps_1..T)',
+    code_information='MoCoGAN runs with categorical content codes: mean over the codes of '
+                     'I(frame classifier\'s argmax pair of a frame; the clip\'s value of the '
+                     'code), nats, over the frames of 256 clips of independent latents; near '
+                     '0 when G ignores the codes, up to log(code values)',
     pair_entropy='H(argmax pair) over the frames of that grid, nats',
     **{'real_*': 'the same number of the reference (held-out real) clips'},
     frame_classifier_accuracy='argmax digit pair of the frame classifier vs the true pair, on '

@@ -93,6 +93,9 @@ class Networks:
   latent_codes: Optional[tuple[int, int]] = None
   # PacGAN: D scores packs of `pack` samples (gan_jax.models.minibatch.pack); 1 = no packing.
   pack: int = 1
+  # A model's own latent distribution, (key, num) -> (num, latent_dim), when its latent is not
+  # one i.i.d. distribution (MoCoGAN's categorical content codes); None = latent_distribution.
+  latent_sampler: Optional[Callable[[jax.Array, int], jax.Array]] = None
 
   # ---- latents -------------------------------------------------------------------------
   def sample_codes(self, key: jax.Array, num: int):
@@ -115,8 +118,10 @@ class Networks:
                             jnp.asarray(continuous, noise.dtype)], axis=-1)
 
   def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
-    """G's latent input (num, latent_dim): z ~ latent_distribution, or InfoGAN's
-    code_latents(*sample_codes(key, num))."""
+    """G's latent input (num, latent_dim): z ~ latent_distribution, InfoGAN's
+    code_latents(*sample_codes(key, num)), or the model's own latent_sampler(key, num)."""
+    if self.latent_sampler is not None:
+      return self.latent_sampler(key, num)
     if self.latent_codes is not None:
       return self.code_latents(*self.sample_codes(key, num))
     shape = (num, self.latent_dim)
@@ -227,7 +232,7 @@ def build_networks(model_config: ml_collections.ConfigDict, data_shape: tuple[in
                   generator_input_shape=io.get('generator_input'),
                   discriminator_input_shape=io.get('discriminator_input'),
                   condition_shape=None if condition_shape is None else tuple(condition_shape),
-                  latent_codes=codes, pack=pack)
+                  latent_codes=codes, pack=pack, latent_sampler=io.get('latent_sampler'))
 
 
 def _check_d_options(model_config, name: str, num_classes: Optional[int]) -> int:

@@ -10,6 +10,15 @@ the GRU's initial state: d_h = motion_dim entries when model.mocogan.random_init
 (the original's h_0 ~ N(0, I)), none when it is False (h_0 = 0). Every entry ~ N(0, 1)
 (model.latent_distribution). `LatentLayout` splits and joins it and builds latents with one
 content and several motions (`LatentLayout.grid`; h_0 belongs to the motion).
+With categorical content codes (model.mocogan.content_codes = m > 0, content_code_classes
+= K), m one-hot codes, uniform over K values, follow z_content:
+
+    z = [z_content (d_c) | one_hot(code_1) (K) .. one_hot(code_m) (K) | h_0 | eps_1 .. eps_T]
+
+and are part of the content G gets with every frame. The latent is then not i.i.d.
+N(0, 1): `build` gives Networks `LatentLayout.sample` as its latent_sampler, so every draw
+(training, sampling, evaluation) keeps the codes one-hot. Without codes it is the N(0, I)
+draw it was.
 
 Generator: a GRU (flax.linen.GRUCell, motion_dim units, initial state h_0, run over t by
 nn.RNN) maps eps_1..eps_T to the motion codes z_m(1..T); frame t is the image generator's
@@ -37,9 +46,10 @@ Discriminator: {'logit': D_V(clip) (N,), 'image_logit': D_I(frames) (N, k)}.
 - Q_c, the content head (model.mocogan.content_head = hidden units, 0 = off): InfoGAN's Q
   head (gan_jax.models.conditioning.QHead: Dense -> LeakyReLU(0.2) -> Dense) on D_I's
   features of each scored frame, predicting the clip's z_content: 'content_mean'
-  (N, k, content_dim). Off, D's parameters and outputs are the model's without it.
+  (N, k, content_dim), and with codes their logits 'code_logits' (N, k, m, K). Off, D's
+  parameters and outputs are the model's without it.
 The 'mocogan' objective (gan_jax/objectives/mocogan.py) adds D_I's adversarial terms and,
-with objective.mocogan.content_weight > 0, the content-recovery term on Q_c.
+with objective.mocogan.content_weight / code_weight > 0, the content-recovery terms on Q_c.
 """
 
 import dataclasses
@@ -59,43 +69,83 @@ from gan_jax.models import options
 
 @dataclasses.dataclass(frozen=True)
 class LatentLayout:
-  """z = [z_content (content_dim) | h_0 (initial_state_dim) | eps_1 .. eps_T
-  (motion_noise_dim each)]; initial_state_dim is 0 (h_0 = 0) or the GRU's width."""
+  """z = [z_content (content_dim) | codes (num_codes one-hots of code_classes) | h_0
+  (initial_state_dim) | eps_1 .. eps_T (motion_noise_dim each)]; initial_state_dim is 0
+  (h_0 = 0) or the GRU's width; num_codes is 0 (no categorical content codes) or more."""
 
   content_dim: int
   motion_noise_dim: int
   num_frames: int
   initial_state_dim: int = 0
+  num_codes: int = 0
+  code_classes: int = 10
+
+  @property
+  def code_dim(self) -> int:
+    """Entries of the one-hot categorical content codes."""
+    return self.num_codes * self.code_classes
+
+  @property
+  def clip_content_dim(self) -> int:
+    """Entries fixed per clip that G gets with every frame: z_content and the codes."""
+    return self.content_dim + self.code_dim
 
   @property
   def latent_dim(self) -> int:
-    return self.content_dim + self.initial_state_dim + self.num_frames * self.motion_noise_dim
+    return self.clip_content_dim + self.initial_state_dim + \
+        self.num_frames * self.motion_noise_dim
 
   def split(self, z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(z_content (N, content_dim), h_0 (N, initial_state_dim), eps (N, T, motion_noise_dim))
-    of latents (N, latent_dim); h_0 has no entries when initial_state_dim is 0."""
+    """(content (N, clip_content_dim): z_content then the codes' one-hots, h_0 (N,
+    initial_state_dim), eps (N, T, motion_noise_dim)) of latents (N, latent_dim); h_0 has no
+    entries when initial_state_dim is 0."""
     if z.shape[-1] != self.latent_dim:
       raise ValueError(f'MoCoGAN latents have {self.latent_dim} entries (content '
-                       f'{self.content_dim} + initial state {self.initial_state_dim} + '
+                       f'{self.content_dim} + codes {self.num_codes} x {self.code_classes} + '
+                       f'initial state {self.initial_state_dim} + '
                        f'{self.num_frames} frames x motion noise {self.motion_noise_dim}); '
                        f'got shape {z.shape}.')
-    c, h = self.content_dim, self.content_dim + self.initial_state_dim
+    c, h = self.clip_content_dim, self.clip_content_dim + self.initial_state_dim
     eps = z[..., h:].reshape(*z.shape[:-1], self.num_frames, self.motion_noise_dim)
     return z[..., :c], z[..., c:h], eps
 
+  def codes(self, z: jax.Array) -> jax.Array:
+    """The categorical content codes (N, num_codes) int32 of latents (N, latent_dim)."""
+    one_hot = z[..., self.content_dim:self.clip_content_dim]
+    return jnp.argmax(one_hot.reshape(*z.shape[:-1], self.num_codes, self.code_classes),
+                      axis=-1).astype(jnp.int32)
+
   def join(self, content: jax.Array, initial: jax.Array, eps: jax.Array) -> jax.Array:
-    """Latents (N, latent_dim) of z_content (N, content_dim), h_0 (N, initial_state_dim) and
-    eps (N, T, motion_noise_dim)."""
+    """Latents (N, latent_dim) of content (N, clip_content_dim), h_0 (N, initial_state_dim)
+    and eps (N, T, motion_noise_dim)."""
     return jnp.concatenate([content, initial, eps.reshape(*eps.shape[:-2], -1)], axis=-1)
+
+  def _content(self, key: jax.Array, num: int) -> jax.Array:
+    """(num, clip_content_dim): z_content ~ N(0, I) and codes ~ Cat(code_classes) uniform,
+    one-hot; with no codes exactly jax.random.normal(key, (num, content_dim))."""
+    if not self.num_codes:
+      return jax.random.normal(key, (num, self.content_dim))
+    k_content, k_codes = jax.random.split(key)
+    codes = jax.random.randint(k_codes, (num, self.num_codes), 0, self.code_classes)
+    one_hot = jax.nn.one_hot(codes, self.code_classes).reshape(num, self.code_dim)
+    return jnp.concatenate([jax.random.normal(k_content, (num, self.content_dim)), one_hot],
+                           axis=-1)
+
+  def sample(self, key: jax.Array, num: int) -> jax.Array:
+    """Latents (num, latent_dim): the codes one-hot and uniform, every other entry N(0, 1)."""
+    k_content, k_motion = jax.random.split(key)
+    motion = jax.random.normal(k_motion, (num, self.latent_dim - self.clip_content_dim))
+    return jnp.concatenate([self._content(k_content, num), motion], axis=-1)
 
   def grid(self, key: jax.Array, num_contents: int, num_motions: int) -> jax.Array:
     """Latents (num_contents * num_motions, latent_dim), row i * num_motions + j = content i
-    with motion j: along a row the content is fixed and the motion varies, down a column
-    the motion (h_0 and eps_1..T) is fixed and the content varies. Entries ~ N(0, 1)."""
+    with motion j: along a row the content (z_content and the codes) is fixed and the motion
+    varies, down a column the motion (h_0 and eps_1..T) is fixed and the content varies.
+    Entries ~ N(0, 1) but the codes' (one-hot, uniform)."""
     k_content, k_motion = jax.random.split(key)
-    content = jax.random.normal(k_content, (num_contents, self.content_dim))
+    content = self._content(k_content, num_contents)
     motion = jax.random.normal(
-        k_motion, (num_motions, self.latent_dim - self.content_dim))  # [h_0 | eps_1..T].
+        k_motion, (num_motions, self.latent_dim - self.clip_content_dim))  # [h_0 | eps].
     return jnp.concatenate([jnp.repeat(content, num_motions, axis=0),
                             jnp.tile(motion, (num_contents, 1))], axis=-1)
 
@@ -105,7 +155,8 @@ def latent_layout(model_config: ml_collections.ConfigDict, num_frames: int) -> L
   own = model_config.mocogan
   initial = int(own.motion_dim) if bool(own.get('random_initial_state', False)) else 0
   return LatentLayout(int(own.content_dim), int(own.motion_noise_dim), int(num_frames),
-                      initial)
+                      initial, int(own.get('content_codes', 0)),
+                      int(own.get('content_code_classes', 10)))
 
 
 class MotionGRU(nn.Module):
@@ -186,6 +237,8 @@ class MoCoGANDiscriminator(nn.Module):
   dropout: float = 0.0
   content_dim: int = 0   # Q_c's outputs (z_content's size); used when content_head > 0.
   content_head: int = 0  # Hidden units of Q_c on D_I's features (0: no head).
+  num_codes: int = 0     # Categorical content codes Q_c also predicts (logits per code) ...
+  code_classes: int = 10  # ... of code_classes values each.
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -203,9 +256,10 @@ class MoCoGANDiscriminator(nn.Module):
     key = self.make_rng('dropout') if train and self.image_frames < t else None
     idx = frame_indices(t, self.image_frames, key, n)
     frames = jnp.take_along_axis(x, idx[:, :, None, None, None], axis=1)
-    # Q_c: the InfoGAN Q head with content_dim continuous outputs and no categorical ones.
-    head = cond_lib.Conditioning(q_head=True, q_continuous=self.content_dim,
-                                 q_hidden=self.content_head) if self.content_head else \
+    # Q_c: the InfoGAN Q head with content_dim continuous outputs and the codes' logits.
+    head = cond_lib.Conditioning(
+        q_head=True, q_continuous=self.content_dim, q_categorical=self.num_codes *
+        self.code_classes, q_hidden=self.content_head) if self.content_head else \
         cond_lib.UNCONDITIONAL
     image_out = dcgan.DCGANDiscriminator(
         tuple(self.clip_shape[1:]), self.width, self.axis_name, self.dtype,
@@ -215,8 +269,12 @@ class MoCoGANDiscriminator(nn.Module):
     k = self.image_frames
     if not self.content_head:
       return {'logit': video_logit, 'image_logit': image_out.reshape(n, k)}
-    return {'logit': video_logit, 'image_logit': image_out['logit'].reshape(n, k),
-            'content_mean': image_out['q_continuous_mean'].reshape(n, k, self.content_dim)}
+    out = {'logit': video_logit, 'image_logit': image_out['logit'].reshape(n, k),
+           'content_mean': image_out['q_continuous_mean'].reshape(n, k, self.content_dim)}
+    if self.num_codes:
+      out['code_logits'] = image_out['q_categorical_logits'].reshape(
+          n, k, self.num_codes, self.code_classes)
+    return out
 
 
 def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
@@ -231,11 +289,16 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   for field in ('content_dim', 'motion_noise_dim', 'motion_dim'):
     if int(own[field]) < 1:
       raise ValueError(f'model.mocogan.{field}={own[field]} must be >= 1.')
+  if layout.num_codes < 0 or layout.code_classes < 2:
+    raise ValueError(f'model.mocogan.content_codes={layout.num_codes} must be >= 0 and '
+                     f'content_code_classes={layout.code_classes} >= 2 (categorical content '
+                     'codes of that many values each; 0 codes = none).')
   if int(model_config.latent_dim) != layout.latent_dim:
     raise ValueError(
         f'model.latent_dim={model_config.latent_dim}, but MoCoGAN\'s latent is content_dim + '
-        f'initial state (motion_dim if random_initial_state else 0) + T x motion_noise_dim = '
-        f'{layout.content_dim} + {layout.initial_state_dim} + {t} x '
+        'content_codes x content_code_classes + initial state (motion_dim if '
+        f'random_initial_state else 0) + T x motion_noise_dim = {layout.content_dim} + '
+        f'{layout.code_dim} + {layout.initial_state_dim} + {t} x '
         f'{layout.motion_noise_dim} = {layout.latent_dim} for {t}-frame clips; set '
         f'--config.model.latent_dim={layout.latent_dim} (configs/mocogan.py ties it to those '
         'fields).')
@@ -251,6 +314,10 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
   if content_head < 0:
     raise ValueError(f'model.mocogan.content_head={content_head} must be >= 0 (hidden units '
                      'of the content head Q_c; 0 = off).')
+  if layout.num_codes and not content_head:
+    raise ValueError(f'model.mocogan.content_codes={layout.num_codes} needs the content head '
+                     'that reads them back: set --config.model.mocogan.content_head=128 (with '
+                     'objective.mocogan.code_weight > 0).')
   frame_indices(t, image_frames, None, 1)  # Checks image_frames.
   conv3d.video_geometry(data_shape)  # Checks the clip shape for the video D.
   dcgan._geometry(int(data_shape[1]))  # pylint: disable=protected-access
@@ -282,6 +349,10 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                                 image.d_normalization, image.conv_impl, axis_name, dtype,
                                 spectral_norm=bool(model_config.d_spectral_norm),
                                 spectral_norm_steps=sn_steps, dropout=dropout,
-                                content_dim=layout.content_dim, content_head=content_head)
+                                content_dim=layout.content_dim, content_head=content_head,
+                                num_codes=layout.num_codes, code_classes=layout.code_classes)
 
-  return make_generator, make_discriminator
+  # With codes the latent is not i.i.d. N(0, 1): every draw of it (training, sampling,
+  # evaluation) goes through the layout; without, Networks' own N(0, I) draw (unchanged).
+  io = {'latent_sampler': layout.sample} if layout.num_codes else {}
+  return make_generator, make_discriminator, io

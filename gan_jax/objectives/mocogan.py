@@ -27,6 +27,18 @@ c = 10, Q_c reads ~78% of z_content's variance and one run's clip FD was steadie
 carries the code in stroke details, not in which digits it draws. The paper's categorical
 dynamics code is learnt with the same InfoGAN term; here it is the content. Logged: L_c and
 its share of z_content's variance explained, 1 - L_c (z_content ~ N(0, I)).
+
+Categorical content codes (objective.mocogan.code_weight = w > 0, with m =
+model.mocogan.content_codes one-hot codes of K values after z_content in the latent, and
+Q_c's 'code_logits' (N, k, m, K)): InfoGAN's categorical term,
+
+  L_code = mean over clips n, scored frames j and codes i of
+           -log softmax(Q_c(frame j of G(z)_n))_i[code_i of clip n]
+  D, Q_c:  + w * L_code          G:  + w * L_code
+
+A handful of values per code cannot hide in stroke details as 50 Gaussians can; the aim is
+the digit classes (two 10-way codes for Moving MNIST's two digits). Logged: L_code
+('code_ce') and the share of codes Q_c's argmax gets right ('code_accuracy').
 """
 
 import jax
@@ -75,6 +87,16 @@ class MoCoGAN(unconditional.Unconditional):
       raise ValueError(f'objective.mocogan.content_weight={self.content_weight} needs the '
                        'content head: set --config.model.mocogan.content_head=128 (its hidden '
                        'units).')
+    own_model = config.model.mocogan
+    self.num_codes = int(own_model.get('content_codes', 0))
+    self.code_classes = int(own_model.get('content_code_classes', 10))
+    self.code_weight = float(own.get('code_weight', 0.0))
+    if self.code_weight < 0:
+      raise ValueError(f'objective.mocogan.code_weight must be >= 0; got {self.code_weight}.')
+    if self.code_weight > 0 and not self.num_codes:
+      raise ValueError(f'objective.mocogan.code_weight={self.code_weight} needs categorical '
+                       'content codes: set --config.model.mocogan.content_codes=2 (and '
+                       'content_head=128).')
     if config.dataset.conditional:
       raise ValueError("objective.name='mocogan' is unconditional: set "
                        '--config.dataset.conditional=False.')
@@ -86,17 +108,31 @@ class MoCoGAN(unconditional.Unconditional):
                        'least_squares, hinge.')
 
   def content_terms(self, g_inputs, out_fake):
-    """(c * L_c, aux) of the module docstring; (0, {}) when content_weight is 0."""
-    if not self.content_weight:
-      return 0.0, {}
-    if not isinstance(out_fake, dict) or 'content_mean' not in out_fake:
-      raise ValueError('objective.mocogan.content_weight > 0 needs the content head '
-                       "('content_mean'): set --config.model.mocogan.content_head=128.")
-    # The layout starts with z_content (gan_jax.models.mocogan.LatentLayout).
-    content = g_inputs['z'][:, :self.content_dim].astype(jnp.float32)
-    error = jnp.mean(jnp.square(content[:, None, :] - out_fake['content_mean']))
-    return self.content_weight * error, {'content_error': error,
-                                         'content_explained': 1.0 - error}
+    """(c * L_c + w * L_code, aux) of the module docstring; (0, {}) when both weights are 0."""
+    value, aux = 0.0, {}
+    if self.content_weight:
+      if not isinstance(out_fake, dict) or 'content_mean' not in out_fake:
+        raise ValueError('objective.mocogan.content_weight > 0 needs the content head '
+                         "('content_mean'): set --config.model.mocogan.content_head=128.")
+      # The layout starts with z_content (gan_jax.models.mocogan.LatentLayout).
+      content = g_inputs['z'][:, :self.content_dim].astype(jnp.float32)
+      error = jnp.mean(jnp.square(content[:, None, :] - out_fake['content_mean']))
+      value = self.content_weight * error
+      aux.update(content_error=error, content_explained=1.0 - error)
+    if self.code_weight:
+      if not isinstance(out_fake, dict) or 'code_logits' not in out_fake:
+        raise ValueError('objective.mocogan.code_weight > 0 needs the content head with the '
+                         "codes ('code_logits'): set --config.model.mocogan.content_head=128.")
+      # The codes' one-hots follow z_content (LatentLayout); logits (N, k, codes, classes).
+      one_hot = g_inputs['z'][:, self.content_dim:self.content_dim + self.num_codes *
+                              self.code_classes].astype(jnp.float32)
+      one_hot = one_hot.reshape(-1, 1, self.num_codes, self.code_classes)
+      log_p = jax.nn.log_softmax(out_fake['code_logits'], axis=-1)
+      ce = -jnp.mean(jnp.sum(one_hot * log_p, axis=-1))
+      hit = jnp.argmax(out_fake['code_logits'], axis=-1) == jnp.argmax(one_hot, axis=-1)
+      value = value + self.code_weight * ce
+      aux.update(code_ce=ce, code_accuracy=jnp.mean(hit.astype(jnp.float32)))
+    return value, aux
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     del batch

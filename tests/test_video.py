@@ -401,6 +401,33 @@ def test_mocogan_content_head_leaves_the_discriminator_unchanged():
     _networks(config)
 
 
+def test_mocogan_minibatch_stddev_acts_in_the_image_discriminator():
+  """model.d_minibatch_stddev reaches D_I: a clip's image logits then depend on the other
+  clips' frames (without it they do not); D_V is unchanged."""
+  outs = {}
+  for group in (0, 2):
+    config = _tiny_video_config('mocogan', **{'model.mocogan.image_frames': 4,
+                                              'model.d_minibatch_stddev.group_size': group})
+    networks = _networks(config)
+    clips = jax.random.uniform(jax.random.key(1), (4, 4, 16, 16, 1), minval=-1, maxval=1)
+    other = clips.at[1].set(-clips[1])  # Only clip 1 changes.
+
+    @jax.jit
+    def run(key, networks=networks, clips=clips, other=other):
+      d_vars = networks.discriminator_init(key)
+      return [networks.discriminator_apply(d_vars, x, train=False)[0] for x in (clips, other)]
+
+    outs[group] = run(jax.random.key(0))
+  (a, b), (c, d) = outs[0], outs[2]
+  keep = np.array([0, 2, 3])
+  np.testing.assert_array_equal(a['image_logit'][keep], b['image_logit'][keep])
+  assert not np.allclose(c['image_logit'][keep], d['image_logit'][keep])
+  np.testing.assert_array_equal(c['logit'][keep], d['logit'][keep])  # D_V: clip by clip.
+  config = _tiny_video_config('video_gan', **{'model.d_minibatch_stddev.group_size': 2})
+  with pytest.raises(ValueError, match="MoCoGAN's image D"):
+    _networks(config)
+
+
 def test_mocogan_codes_reach_the_latents_and_the_head():
   """model.mocogan.content_codes: every latent draw has valid one-hot codes (Networks'
   latent_sampler), Q_c adds their logits per scored frame; clear errors."""

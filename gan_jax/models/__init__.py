@@ -242,10 +242,10 @@ def _check_d_options(model_config, name: str, num_classes: Optional[int]) -> int
     raise ValueError(f'model.d_pack must be >= 1 (1 = no packing); got {pack}.')
   uses_minibatch = minibatch.from_config(model_config).enabled if 'd_minibatch_stddev' in \
       model_config else False
-  if uses_minibatch and name not in ('dcgan', 'resnet', 'mlp'):
+  if uses_minibatch and name not in ('dcgan', 'resnet', 'mlp', 'mocogan'):
     raise ValueError(f'The minibatch layers (model.d_minibatch_stddev / '
                      f'd_minibatch_discrimination) exist for the dcgan, resnet and mlp '
-                     f'discriminators, not model.name={name!r}.')
+                     f'discriminators and MoCoGAN\'s image D, not model.name={name!r}.')
   heads = model_config.get('d_class_head', False) or model_config.get('d_q_head', False)
   if pack > 1 and (num_classes or heads):
     raise ValueError(f'model.d_pack={pack} packs samples without their labels: it needs an '

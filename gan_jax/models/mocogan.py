@@ -42,7 +42,11 @@ Discriminator: {'logit': D_V(clip) (N,), 'image_logit': D_I(frames) (N, k)}.
   train step passes (a per-device key, like dropout: reproducible for a device count); in
   evaluation mode they are the fixed frames round(linspace(0, T - 1, k)). k = T scores every
   frame in order (no draw). The original scores single frames of other generated clips; here
-  the image D sees k frames of the clips of the batch.
+  the image D sees k frames of the clips of the batch. The minibatch layers
+  (model.d_minibatch_stddev / d_minibatch_discrimination, off by default) act in D_I, on
+  the scored frames of different clips (D_I then takes the frames frame-major, so each
+  group holds frames of different clips): frames that look alike across clips are what
+  they detect. D_V has none.
 - Q_c, the content head (model.mocogan.content_head = hidden units, 0 = off): InfoGAN's Q
   head (gan_jax.models.conditioning.QHead: Dense -> LeakyReLU(0.2) -> Dense) on D_I's
   features of each scored frame, predicting the clip's z_content: 'content_mean'
@@ -64,6 +68,7 @@ import numpy as np
 from gan_jax.models import conditioning as cond_lib
 from gan_jax.models import conv3d
 from gan_jax.models import dcgan
+from gan_jax.models import minibatch as minibatch_lib
 from gan_jax.models import options
 
 
@@ -239,6 +244,8 @@ class MoCoGANDiscriminator(nn.Module):
   content_head: int = 0  # Hidden units of Q_c on D_I's features (0: no head).
   num_codes: int = 0     # Categorical content codes Q_c also predicts (logits per code) ...
   code_classes: int = 10  # ... of code_classes values each.
+  # D_I's minibatch layers (model.d_minibatch_stddev / d_minibatch_discrimination).
+  minibatch: minibatch_lib.MinibatchOptions = minibatch_lib.NO_MINIBATCH
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -261,19 +268,29 @@ class MoCoGANDiscriminator(nn.Module):
         q_head=True, q_continuous=self.content_dim, q_categorical=self.num_codes *
         self.code_classes, q_hidden=self.content_head) if self.content_head else \
         cond_lib.UNCONDITIONAL
+    k = self.image_frames
+    # With the minibatch layers the frames go frame-major (frame j of every clip, then frame
+    # j + 1), so the layers' groups of consecutive entries hold frames of different clips.
+    frame_major = self.minibatch.enabled
+    flat = (jnp.swapaxes(frames, 0, 1) if frame_major else frames).reshape(
+        n * k, *x.shape[2:])
     image_out = dcgan.DCGANDiscriminator(
         tuple(self.clip_shape[1:]), self.width, self.axis_name, self.dtype,
         dropout=self.dropout, normalization=self.image_normalization,
-        conv_impl=self.image_conv_impl, conditioning=head, name='image', **sn)(
-            frames.reshape(n * self.image_frames, *x.shape[2:]), train=train)
-    k = self.image_frames
+        conv_impl=self.image_conv_impl, conditioning=head, minibatch=self.minibatch,
+        name='image', **sn)(flat, train=train)
+
+    def per_clip(a, *shape):  # (N k, *shape) -> (N, k, *shape) in clip order.
+      return jnp.swapaxes(a.reshape(k, n, *shape), 0, 1) if frame_major else \
+          a.reshape(n, k, *shape)
+
     if not self.content_head:
-      return {'logit': video_logit, 'image_logit': image_out.reshape(n, k)}
-    out = {'logit': video_logit, 'image_logit': image_out['logit'].reshape(n, k),
-           'content_mean': image_out['q_continuous_mean'].reshape(n, k, self.content_dim)}
+      return {'logit': video_logit, 'image_logit': per_clip(image_out)}
+    out = {'logit': video_logit, 'image_logit': per_clip(image_out['logit']),
+           'content_mean': per_clip(image_out['q_continuous_mean'], self.content_dim)}
     if self.num_codes:
-      out['code_logits'] = image_out['q_categorical_logits'].reshape(
-          n, k, self.num_codes, self.code_classes)
+      out['code_logits'] = per_clip(image_out['q_categorical_logits'], self.num_codes,
+                                    self.code_classes)
     return out
 
 
@@ -350,7 +367,8 @@ def build(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
                                 spectral_norm=bool(model_config.d_spectral_norm),
                                 spectral_norm_steps=sn_steps, dropout=dropout,
                                 content_dim=layout.content_dim, content_head=content_head,
-                                num_codes=layout.num_codes, code_classes=layout.code_classes)
+                                num_codes=layout.num_codes, code_classes=layout.code_classes,
+                                minibatch=minibatch_lib.from_config(model_config))
 
   # With codes the latent is not i.i.d. N(0, 1): every draw of it (training, sampling,
   # evaluation) goes through the layout; without, Networks' own N(0, I) draw (unchanged).

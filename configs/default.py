@@ -349,6 +349,7 @@ def get_config() -> ml_collections.ConfigDict:
       content_head=0,            # Q_c: z_content from D_I's features, hidden units (0: off).
       content_codes=0,           # Categorical content codes in the latent (one-hots; 0: none).
       content_code_classes=10,   # Values of each code (10: one per digit class).
+      sorted_codes=False,        # Codes ascending (order statistics: (min, max) digits).
   ))
   # 3-D convolutional G and D (gan_jax/models/conv3d.py), read by both model.name='video_gan'
   # (clips) and 'gan3d' (3D-GAN's voxel grids); widths from g_width / d_width as dcgan's.
@@ -466,9 +467,10 @@ def get_config() -> ml_collections.ConfigDict:
   # this weight (the paper: 1). content_weight > 0 (with model.mocogan.content_head > 0) adds
   # InfoGAN's term for z_content, read back from single generated frames by Q_c, to both
   # players' losses (0: off; docs/video.md); code_weight > 0 (with model.mocogan.content_codes)
-  # the same for the categorical content codes (cross-entropy, InfoGAN's categorical term).
+  # the same for the categorical content codes (cross-entropy, InfoGAN's categorical term);
+  # code_real_weight > 0 also fits Q_c to real Moving MNIST clips' digits (sorted codes).
   c.objective.mocogan = ml_collections.ConfigDict(dict(image_weight=1.0, content_weight=0.0,
-                                                        code_weight=0.0))
+                                                        code_weight=0.0, code_real_weight=0.0))
   # StyleGAN2 (gan_jax/objectives/stylegan2.py; model.name='stylegan2'): style mixing with
   # probability mixing_prob (a random crossover layer); lazy R1 on real data, gamma / 2 *
   # E||grad D||^2 every r1_interval steps (0 = off); path-length regularization of G,

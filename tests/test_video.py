@@ -401,6 +401,54 @@ def test_mocogan_content_head_leaves_the_discriminator_unchanged():
     _networks(config)
 
 
+def test_sorted_codes_are_the_order_statistics():
+  """sorted_codes: (min, max) of two uniform digits, as real Moving MNIST's pair labels:
+  P(a, a) = 1/100, P(a < b) = 2/100."""
+  layout = mocogan_model.LatentLayout(3, 2, 4, num_codes=2, code_classes=10, sorted_codes=True)
+  codes = np.asarray(layout.codes(layout.sample(jax.random.key(0), 40000)))
+  assert (codes[:, 0] <= codes[:, 1]).all()
+  counts = np.bincount(codes[:, 0] * 10 + codes[:, 1], minlength=100).reshape(10, 10)
+  expected = np.triu(np.full((10, 10), 800.0), 1) + np.diag(np.full(10, 400.0))
+  np.testing.assert_allclose(counts, expected, atol=5 * np.sqrt(800))  # 5 sigma.
+
+
+def test_mocogan_real_code_term_by_hand():
+  """L_real = mean over clips, scored real frames and the two codes of Q_c's cross-entropy
+  against (label // 10, label % 10), in D's loss only; clear errors."""
+  config = default.get_config()
+  config.model.name = config.objective.name = 'mocogan'
+  config.dataset.name = 'moving_mnist'
+  config.model.mocogan.update(content_dim=3, content_head=8, content_codes=2, sorted_codes=True)
+  config.objective.mocogan.code_real_weight = 0.5
+  objective = objectives.get_objective(config)
+  labels = np.array([37, 0])  # Digits (3, 7) and (0, 0).
+  targets = np.array([[3, 7], [0, 0]])
+  logits = np.random.default_rng(2).normal(size=(2, 3, 2, 10))
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  expected = -np.mean([log_p[n, j, i, targets[n, i]]
+                       for n in range(2) for j in range(3) for i in range(2)])
+  base = {'logit': jnp.zeros(2), 'image_logit': jnp.zeros((2, 3))}
+  real = dict(base, code_logits=jnp.asarray(logits, jnp.float32))
+  batch = {'label': jnp.asarray(labels)}
+  d_base, _ = _objective(weight=1.0).discriminator_terms(_Context(), batch, {}, base, base)
+  value, aux = objective.discriminator_terms(_Context(), batch, {}, real, base)
+  np.testing.assert_allclose(float(value - d_base), 0.5 * expected, rtol=1e-5)
+  np.testing.assert_allclose(float(aux['code_real_accuracy']),
+                             np.mean(logits.argmax(-1) == targets[:, None]), rtol=1e-6)
+  g_value, g_aux = objective.generator_terms(_Context(), batch, {}, base)
+  assert float(g_value) == float(_objective(weight=1.0).generator_terms(
+      _Context(), batch, {}, base)[0]) and 'g_code_real_ce' not in g_aux
+  config.dataset.name = 'moving_mnist_frames'
+  with pytest.raises(ValueError, match='labels that are the content codes'):
+    objectives.get_objective(config)
+  config.model.mocogan.sorted_codes = False
+  with pytest.raises(ValueError, match='sorted_codes=True'):
+    objectives.get_objective(config)
+  config.objective.mocogan.code_real_weight = -1.0
+  with pytest.raises(ValueError, match='code_real_weight must be >= 0'):
+    objectives.get_objective(config)
+
+
 def test_mocogan_minibatch_stddev_acts_in_the_image_discriminator():
   """model.d_minibatch_stddev reaches D_I: a clip's image logits then depend on the other
   clips' frames (without it they do not); D_V is unchanged."""
@@ -582,9 +630,11 @@ def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
     # The content term: Q_c's targets are each device's share of the global latents.
     ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
                  'objective.mocogan.content_weight': 1.0}),
-    # Categorical content codes: drawn globally by the layout, each device's share read back.
+    # Categorical content codes: drawn globally by the layout, each device's share read back;
+    # anchored on each device's real clips' digits.
     ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
-                 'model.mocogan.content_codes': 2, 'objective.mocogan.code_weight': 1.0}),
+                 'model.mocogan.content_codes': 2, 'objective.mocogan.code_weight': 1.0,
+                 'model.mocogan.sorted_codes': True, 'objective.mocogan.code_real_weight': 1.0}),
 ])
 def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   config = _tiny_video_config(name, **fields)
@@ -598,6 +648,7 @@ def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
     assert 'd_image_loss' in m1 and 'g_image_loss' in m1
     assert ('content_error' in m1) == ('objective.mocogan.content_weight' in fields)
     assert ('code_ce' in m1) == ('objective.mocogan.code_weight' in fields)
+    assert ('code_real_ce' in m1) == ('objective.mocogan.code_real_weight' in fields)
   for mode, (s, m) in runs.items():
     # Reductions in another order: float32 rounding through 2 SGD steps.
     for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):

@@ -15,10 +15,11 @@ With categorical content codes (model.mocogan.content_codes = m > 0, content_cod
 
     z = [z_content (d_c) | one_hot(code_1) (K) .. one_hot(code_m) (K) | h_0 | eps_1 .. eps_T]
 
-and are part of the content G gets with every frame. The latent is then not i.i.d.
-N(0, 1): `build` gives Networks `LatentLayout.sample` as its latent_sampler, so every draw
-(training, sampling, evaluation) keeps the codes one-hot. Without codes it is the N(0, I)
-draw it was.
+and are part of the content G gets with every frame (model.mocogan.sorted_codes: drawn
+ascending, the order statistics of m uniform draws, e.g. (min, max) of a clip's two
+digits). The latent is then not i.i.d. N(0, 1): `build` gives Networks
+`LatentLayout.sample` as its latent_sampler, so every draw (training, sampling, evaluation)
+keeps the codes one-hot. Without codes it is the N(0, I) draw it was.
 
 Generator: a GRU (flax.linen.GRUCell, motion_dim units, initial state h_0, run over t by
 nn.RNN) maps eps_1..eps_T to the motion codes z_m(1..T); frame t is the image generator's
@@ -84,6 +85,7 @@ class LatentLayout:
   initial_state_dim: int = 0
   num_codes: int = 0
   code_classes: int = 10
+  sorted_codes: bool = False  # Codes ascending along the codes (order statistics).
 
   @property
   def code_dim(self) -> int:
@@ -126,12 +128,15 @@ class LatentLayout:
     return jnp.concatenate([content, initial, eps.reshape(*eps.shape[:-2], -1)], axis=-1)
 
   def _content(self, key: jax.Array, num: int) -> jax.Array:
-    """(num, clip_content_dim): z_content ~ N(0, I) and codes ~ Cat(code_classes) uniform,
-    one-hot; with no codes exactly jax.random.normal(key, (num, content_dim))."""
+    """(num, clip_content_dim): z_content ~ N(0, I) and codes ~ Cat(code_classes) uniform
+    (sorted ascending when sorted_codes), one-hot; with no codes exactly
+    jax.random.normal(key, (num, content_dim))."""
     if not self.num_codes:
       return jax.random.normal(key, (num, self.content_dim))
     k_content, k_codes = jax.random.split(key)
     codes = jax.random.randint(k_codes, (num, self.num_codes), 0, self.code_classes)
+    if self.sorted_codes:  # The sorted values of m uniform draws: e.g. (min, max) digits.
+      codes = jnp.sort(codes, axis=-1)
     one_hot = jax.nn.one_hot(codes, self.code_classes).reshape(num, self.code_dim)
     return jnp.concatenate([jax.random.normal(k_content, (num, self.content_dim)), one_hot],
                            axis=-1)
@@ -161,7 +166,8 @@ def latent_layout(model_config: ml_collections.ConfigDict, num_frames: int) -> L
   initial = int(own.motion_dim) if bool(own.get('random_initial_state', False)) else 0
   return LatentLayout(int(own.content_dim), int(own.motion_noise_dim), int(num_frames),
                       initial, int(own.get('content_codes', 0)),
-                      int(own.get('content_code_classes', 10)))
+                      int(own.get('content_code_classes', 10)),
+                      bool(own.get('sorted_codes', False)))
 
 
 class MotionGRU(nn.Module):

@@ -39,6 +39,22 @@ Q_c's 'code_logits' (N, k, m, K)): InfoGAN's categorical term,
 A handful of values per code cannot hide in stroke details as 50 Gaussians can; the aim is
 the digit classes (two 10-way codes for Moving MNIST's two digits). Logged: L_code
 ('code_ce') and the share of codes Q_c's argmax gets right ('code_accuracy').
+
+Codes anchored on real digits (objective.mocogan.code_real_weight = w_r > 0; the
+semi-supervised InfoGAN of Spurr et al. 2017): unanchored, Q_c and G agree on codes carried
+by details no one sees (measured: docs/video.md#results). With two sorted 10-way codes
+(model.mocogan.sorted_codes: (min, max) of two uniform digits, the distribution of real
+Moving MNIST's digit pairs) D also fits Q_c to the real clips' digits:
+
+  L_real = mean over clips, scored real frames and the two codes of
+           -log softmax(Q_c(real frame))_i[digit_i], (digit_1, digit_2) = (label // 10,
+           label % 10) = (min, max) of the clip's digits
+  D, Q_c:  + w_r * L_real
+
+so code i comes to mean "digit i of the pair", and G's code term then asks for that digit
+in every frame. It uses the data's labels (as a conditional GAN does), so a run with it is
+compared with the unconditional models with that said. Logged 'code_real_ce',
+'code_real_accuracy'.
 """
 
 import jax
@@ -97,6 +113,23 @@ class MoCoGAN(unconditional.Unconditional):
       raise ValueError(f'objective.mocogan.code_weight={self.code_weight} needs categorical '
                        'content codes: set --config.model.mocogan.content_codes=2 (and '
                        'content_head=128).')
+    self.code_real_weight = float(own.get('code_real_weight', 0.0))
+    if self.code_real_weight < 0:
+      raise ValueError('objective.mocogan.code_real_weight must be >= 0; got '
+                       f'{self.code_real_weight}.')
+    if self.code_real_weight > 0:
+      if not self.num_codes or not bool(own_model.get('sorted_codes', False)):
+        raise ValueError(
+            f'objective.mocogan.code_real_weight={self.code_real_weight} reads the real clips\' '
+            'digits as sorted content codes: set --config.model.mocogan.content_codes=2 '
+            '--config.model.mocogan.sorted_codes=True (and content_head=128).')
+      if config.dataset.name != 'moving_mnist' or self.code_classes != 10 or \
+          self.num_codes != 2:
+        raise ValueError(
+            'objective.mocogan.code_real_weight needs labels that are the content codes: '
+            "dataset.name='moving_mnist' (label 10 min + max of the two digits) with "
+            'model.mocogan.content_codes=2, content_code_classes=10; got '
+            f'{config.dataset.name!r}, {self.num_codes} x {self.code_classes}.')
     if config.dataset.conditional:
       raise ValueError("objective.name='mocogan' is unconditional: set "
                        '--config.dataset.conditional=False.')
@@ -134,14 +167,28 @@ class MoCoGAN(unconditional.Unconditional):
       aux.update(code_ce=ce, code_accuracy=jnp.mean(hit.astype(jnp.float32)))
     return value, aux
 
+  def real_code_terms(self, batch, out_real):
+    """(w_r * L_real, aux): Q_c's cross-entropy on real frames against their clip's digits,
+    (label // 10, label % 10) = (min, max), the sorted codes' meaning; (0, {}) when off."""
+    if not self.code_real_weight:
+      return 0.0, {}
+    label = batch['label'].astype(jnp.int32)
+    targets = jnp.stack([label // self.code_classes, label % self.code_classes], axis=-1)
+    one_hot = jax.nn.one_hot(targets, self.code_classes)[:, None]   # (N, 1, 2, K).
+    log_p = jax.nn.log_softmax(out_real['code_logits'], axis=-1)     # (N, k, 2, K).
+    ce = -jnp.mean(jnp.sum(one_hot * log_p, axis=-1))
+    hit = jnp.argmax(out_real['code_logits'], axis=-1) == targets[:, None]
+    return self.code_real_weight * ce, {'code_real_ce': ce,
+                                        'code_real_accuracy': jnp.mean(hit.astype(jnp.float32))}
+
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
-    del batch
     real, fake = image_logit(out_real), image_logit(out_fake)
     d_loss, _, _ = ctx.loss_fn(real, fake)
     content, content_aux = self.content_terms(g_inputs, out_fake)
-    return self.image_weight * d_loss + content, {
+    real_codes, real_aux = self.real_code_terms(batch, out_real)
+    return self.image_weight * d_loss + content + real_codes, {
         'd_image_loss': d_loss, 'd_image_real_logit': jnp.mean(real),
-        'd_image_fake_logit': jnp.mean(fake), **content_aux}
+        'd_image_fake_logit': jnp.mean(fake), **content_aux, **real_aux}
 
   def generator_terms(self, ctx, batch, g_inputs, out_fake):
     del batch

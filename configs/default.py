@@ -468,9 +468,11 @@ def get_config() -> ml_collections.ConfigDict:
   # InfoGAN's term for z_content, read back from single generated frames by Q_c, to both
   # players' losses (0: off; docs/video.md); code_weight > 0 (with model.mocogan.content_codes)
   # the same for the categorical content codes (cross-entropy, InfoGAN's categorical term);
-  # code_real_weight > 0 also fits Q_c to real Moving MNIST clips' digits (sorted codes).
+  # code_real_weight > 0 also fits Q_c to real Moving MNIST clips' digits (sorted codes);
+  # codes_on_fakes=False: Q_c fits real digits only (D's side has no code term on fakes).
   c.objective.mocogan = ml_collections.ConfigDict(dict(image_weight=1.0, content_weight=0.0,
-                                                        code_weight=0.0, code_real_weight=0.0))
+                                                        code_weight=0.0, code_real_weight=0.0,
+                                                        codes_on_fakes=True))
   # StyleGAN2 (gan_jax/objectives/stylegan2.py; model.name='stylegan2'): style mixing with
   # probability mixing_prob (a random crossover layer); lazy R1 on real data, gamma / 2 *
   # E||grad D||^2 every r1_interval steps (0 = off); path-length regularization of G,

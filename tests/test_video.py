@@ -438,6 +438,27 @@ def test_mocogan_real_code_term_by_hand():
   g_value, g_aux = objective.generator_terms(_Context(), batch, {}, base)
   assert float(g_value) == float(_objective(weight=1.0).generator_terms(
       _Context(), batch, {}, base)[0]) and 'g_code_real_ce' not in g_aux
+  # codes_on_fakes=False: D's side has no code term on generated frames, G's keeps it.
+  config.objective.mocogan.code_weight = 2.0
+  g_inputs = {'z': jnp.asarray(np.concatenate(
+      [np.zeros((2, 3)), np.eye(10)[targets].reshape(2, 20), np.zeros((2, 160))], axis=1),
+      jnp.float32), 'labels': None}
+  fake = dict(base, code_logits=jnp.asarray(logits, jnp.float32))
+  with_fakes = objectives.get_objective(config)
+  config.objective.mocogan.codes_on_fakes = False
+  real_only = objectives.get_objective(config)
+  d_value, d_aux = real_only.discriminator_terms(_Context(), batch, g_inputs, real, fake)
+  np.testing.assert_allclose(float(d_value - d_base), 0.5 * expected, rtol=1e-5)
+  assert 'code_ce' not in d_aux and 'code_real_ce' in d_aux
+  d_both, _ = with_fakes.discriminator_terms(_Context(), batch, g_inputs, real, fake)
+  np.testing.assert_allclose(float(d_both - d_base), 2.5 * expected, rtol=1e-5)  # Same CE.
+  g_base, _ = _objective(weight=1.0).generator_terms(_Context(), batch, g_inputs, base)
+  value, aux = real_only.generator_terms(_Context(), batch, g_inputs, fake)
+  np.testing.assert_allclose(float(value - g_base), 2.0 * expected, rtol=1e-5)
+  config.objective.mocogan.code_real_weight = 0.0
+  with pytest.raises(ValueError, match='codes_on_fakes=False leaves Q_c nothing'):
+    objectives.get_objective(config)
+  config.objective.mocogan.code_real_weight = 0.5
   config.dataset.name = 'moving_mnist_frames'
   with pytest.raises(ValueError, match='labels that are the content codes'):
     objectives.get_objective(config)

@@ -54,7 +54,10 @@ Moving MNIST's digit pairs) D also fits Q_c to the real clips' digits:
 so code i comes to mean "digit i of the pair", and G's code term then asks for that digit
 in every frame. It uses the data's labels (as a conditional GAN does), so a run with it is
 compared with the unconditional models with that said. Logged 'code_real_ce',
-'code_real_accuracy'.
+'code_real_accuracy'. objective.mocogan.codes_on_fakes=False drops L_code from D's side:
+Q_c then learns the real digits only (an auxiliary classifier fit on real data, as in
+AC-GAN's D but without its fake term) and cannot learn a code G hides in details; G's
+w * L_code asks it for frames Q_c reads as the codes' digits.
 """
 
 import jax
@@ -114,6 +117,11 @@ class MoCoGAN(unconditional.Unconditional):
                        'content codes: set --config.model.mocogan.content_codes=2 (and '
                        'content_head=128).')
     self.code_real_weight = float(own.get('code_real_weight', 0.0))
+    self.codes_on_fakes = bool(own.get('codes_on_fakes', True))
+    if not self.codes_on_fakes and not self.code_real_weight:
+      raise ValueError('objective.mocogan.codes_on_fakes=False leaves Q_c nothing to learn: '
+                       'it needs objective.mocogan.code_real_weight > 0 (Q_c fit to real '
+                       'digits only).')
     if self.code_real_weight < 0:
       raise ValueError('objective.mocogan.code_real_weight must be >= 0; got '
                        f'{self.code_real_weight}.')
@@ -140,8 +148,9 @@ class MoCoGAN(unconditional.Unconditional):
                        'only. Use one of non_saturating, minimax, wasserstein, '
                        'least_squares, hinge.')
 
-  def content_terms(self, g_inputs, out_fake):
-    """(c * L_c + w * L_code, aux) of the module docstring; (0, {}) when both weights are 0."""
+  def content_terms(self, g_inputs, out_fake, codes: bool = True):
+    """(c * L_c + w * L_code, aux) of the module docstring; (0, {}) when both weights are 0.
+    codes=False leaves L_code out (D's side with codes_on_fakes=False)."""
     value, aux = 0.0, {}
     if self.content_weight:
       if not isinstance(out_fake, dict) or 'content_mean' not in out_fake:
@@ -152,7 +161,7 @@ class MoCoGAN(unconditional.Unconditional):
       error = jnp.mean(jnp.square(content[:, None, :] - out_fake['content_mean']))
       value = self.content_weight * error
       aux.update(content_error=error, content_explained=1.0 - error)
-    if self.code_weight:
+    if self.code_weight and codes:
       if not isinstance(out_fake, dict) or 'code_logits' not in out_fake:
         raise ValueError('objective.mocogan.code_weight > 0 needs the content head with the '
                          "codes ('code_logits'): set --config.model.mocogan.content_head=128.")
@@ -184,7 +193,7 @@ class MoCoGAN(unconditional.Unconditional):
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     real, fake = image_logit(out_real), image_logit(out_fake)
     d_loss, _, _ = ctx.loss_fn(real, fake)
-    content, content_aux = self.content_terms(g_inputs, out_fake)
+    content, content_aux = self.content_terms(g_inputs, out_fake, codes=self.codes_on_fakes)
     real_codes, real_aux = self.real_code_terms(batch, out_real)
     return self.image_weight * d_loss + content + real_codes, {
         'd_image_loss': d_loss, 'd_image_real_logit': jnp.mean(real),

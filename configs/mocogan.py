@@ -15,7 +15,10 @@ adds the image D's terms with weight 1 (objective.mocogan.image_weight; the pape
 objective.mocogan.content_weight (0 here) with model.mocogan.content_head adds an InfoGAN
 term that reads z_content back from single frames: 10 with 128 gave the steadiest clip FD
 measured (14.1 at 5,000 steps, the recipe 23.2; one run, and not with random_initial_state)
-but not digits that follow z_content (docs/video.md#results).
+but not digits that follow z_content (docs/video.md#results). Categorical content codes
+(model.mocogan.content_codes, objective.mocogan.code_weight; anchored on the real digits
+with sorted_codes / code_real_weight / codes_on_fakes) and minibatch stddev in D_I
+(model.d_minibatch_stddev) were measured off too: G hides the codes as well.
 Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
 settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 

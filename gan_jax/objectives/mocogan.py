@@ -36,9 +36,10 @@ Q_c's 'code_logits' (N, k, m, K)): InfoGAN's categorical term,
            -log softmax(Q_c(frame j of G(z)_n))_i[code_i of clip n]
   D, Q_c:  + w * L_code          G:  + w * L_code
 
-A handful of values per code cannot hide in stroke details as 50 Gaussians can; the aim is
-the digit classes (two 10-way codes for Moving MNIST's two digits). Logged: L_code
-('code_ce') and the share of codes Q_c's argmax gets right ('code_accuracy').
+The aim was the digit classes (two 10-way codes for Moving MNIST's two digits), on the
+guess that a handful of values per code could not hide in stroke details as 50 Gaussians
+did; measured (docs/video.md#results), G hides them too. Logged: L_code ('code_ce') and
+the share of codes Q_c's argmax gets right ('code_accuracy').
 
 Codes anchored on real digits (objective.mocogan.code_real_weight = w_r > 0; the
 semi-supervised InfoGAN of Spurr et al. 2017): unanchored, Q_c and G agree on codes carried
@@ -74,6 +75,15 @@ def image_logit(d_output):
     raise ValueError("objective.name='mocogan' needs a discriminator with an image head "
                      "('image_logit'): set --config.model.name=mocogan.")
   return d_output['image_logit']
+
+
+def _code_cross_entropy(logits, codes):
+  """(mean cross-entropy, share of argmax hits) of Q_c's code logits (N, k, m, K) against
+  each clip's codes (N, m) int, over clips, scored frames and codes."""
+  log_p = jax.nn.log_softmax(logits, axis=-1)
+  ce = -jnp.mean(jnp.take_along_axis(log_p, codes[:, None, :, None], axis=-1))
+  hit = jnp.argmax(logits, axis=-1) == codes[:, None, :]
+  return ce, jnp.mean(hit.astype(jnp.float32))
 
 
 def _generator_term_reads_real(loss_fn) -> bool:
@@ -168,12 +178,10 @@ class MoCoGAN(unconditional.Unconditional):
       # The codes' one-hots follow z_content (LatentLayout); logits (N, k, codes, classes).
       one_hot = g_inputs['z'][:, self.content_dim:self.content_dim + self.num_codes *
                               self.code_classes].astype(jnp.float32)
-      one_hot = one_hot.reshape(-1, 1, self.num_codes, self.code_classes)
-      log_p = jax.nn.log_softmax(out_fake['code_logits'], axis=-1)
-      ce = -jnp.mean(jnp.sum(one_hot * log_p, axis=-1))
-      hit = jnp.argmax(out_fake['code_logits'], axis=-1) == jnp.argmax(one_hot, axis=-1)
+      codes_of = jnp.argmax(one_hot.reshape(-1, self.num_codes, self.code_classes), axis=-1)
+      ce, accuracy = _code_cross_entropy(out_fake['code_logits'], codes_of)
       value = value + self.code_weight * ce
-      aux.update(code_ce=ce, code_accuracy=jnp.mean(hit.astype(jnp.float32)))
+      aux.update(code_ce=ce, code_accuracy=accuracy)
     return value, aux
 
   def real_code_terms(self, batch, out_real):
@@ -183,12 +191,8 @@ class MoCoGAN(unconditional.Unconditional):
       return 0.0, {}
     label = batch['label'].astype(jnp.int32)
     targets = jnp.stack([label // self.code_classes, label % self.code_classes], axis=-1)
-    one_hot = jax.nn.one_hot(targets, self.code_classes)[:, None]   # (N, 1, 2, K).
-    log_p = jax.nn.log_softmax(out_real['code_logits'], axis=-1)     # (N, k, 2, K).
-    ce = -jnp.mean(jnp.sum(one_hot * log_p, axis=-1))
-    hit = jnp.argmax(out_real['code_logits'], axis=-1) == targets[:, None]
-    return self.code_real_weight * ce, {'code_real_ce': ce,
-                                        'code_real_accuracy': jnp.mean(hit.astype(jnp.float32))}
+    ce, accuracy = _code_cross_entropy(out_real['code_logits'], targets)
+    return self.code_real_weight * ce, {'code_real_ce': ce, 'code_real_accuracy': accuracy}
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     real, fake = image_logit(out_real), image_logit(out_fake)

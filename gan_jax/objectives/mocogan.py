@@ -66,6 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import losses
+from gan_jax.metrics import classifier
+from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
 
 
@@ -79,11 +81,12 @@ def image_logit(d_output):
 
 def _code_cross_entropy(logits, codes):
   """(mean cross-entropy, share of argmax hits) of Q_c's code logits (N, k, m, K) against
-  each clip's codes (N, m) int, over clips, scored frames and codes."""
-  log_p = jax.nn.log_softmax(logits, axis=-1)
-  ce = -jnp.mean(jnp.take_along_axis(log_p, codes[:, None, :, None], axis=-1))
-  hit = jnp.argmax(logits, axis=-1) == codes[:, None, :]
-  return ce, jnp.mean(hit.astype(jnp.float32))
+  each clip's codes (N, m) int, over clips, scored frames and codes: the conditional
+  objective's cross-entropy and the classifiers' top-1 agreement on every (clip, frame,
+  code) row."""
+  labels = jnp.broadcast_to(codes[:, None, :], logits.shape[:-1]).reshape(-1)
+  rows = logits.reshape(-1, logits.shape[-1])
+  return conditional.cross_entropy(rows, labels), classifier.top1_agreement(rows, labels)
 
 
 def _generator_term_reads_real(loss_fn) -> bool:
@@ -177,7 +180,7 @@ class MoCoGAN(unconditional.Unconditional):
                          "codes ('code_logits'): set --config.model.mocogan.content_head=128.")
       # The codes' one-hots follow z_content (LatentLayout); logits (N, k, codes, classes).
       one_hot = g_inputs['z'][:, self.content_dim:self.content_dim + self.num_codes *
-                              self.code_classes].astype(jnp.float32)
+                              self.code_classes]
       codes_of = jnp.argmax(one_hot.reshape(-1, self.num_codes, self.code_classes), axis=-1)
       ce, accuracy = _code_cross_entropy(out_fake['code_logits'], codes_of)
       value = value + self.code_weight * ce

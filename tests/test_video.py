@@ -142,6 +142,47 @@ def test_render_is_the_pixelwise_max_of_the_placed_digits(tfds_data_dir):
   np.testing.assert_array_equal(pair_labels, [source[i]['label'] for i in range(5, 9)])
 
 
+def test_identity_swaps_change_one_digit_to_another_class_from_a_frame_on(tfds_data_dir):
+  """dataset.moving_mnist.swap_clips: each clip's twin equals it before the swap frame s and,
+  from s on, is the clip with one digit replaced by a digit of another class of the split's
+  range on the same path; a pure function of (seed, index); off, examples are unchanged."""
+  cfg = _dataset(tfds_data_dir, swap_clips=True, num_frames=8)
+  clips, again = mm.clips(cfg), mm.clips(cfg)
+  plain = mm.clips(_dataset(tfds_data_dir, num_frames=8))
+  assert set(plain[0]) == {'image', 'label'}
+  frames, digits = [], []
+  for i in range(300):
+    example, swap = clips[i], clips.swap(i)
+    np.testing.assert_array_equal(example['image'], plain[i]['image'])  # The clip unchanged.
+    np.testing.assert_array_equal(example[mm.SWAPPED_KEY], again[i][mm.SWAPPED_KEY])
+    traj, s, k = clips.trajectory(i), swap['frame'], swap['digit']
+    assert 1 <= s <= 7 and swap['trajectory']['digit_indices'][k] == swap['digit_index']
+    assert 0 <= swap['digit_index'] < 4000
+    assert clips.labels[swap['digit_index']] != traj['digit_labels'][k]
+    np.testing.assert_array_equal(np.delete(swap['trajectory']['digit_indices'], k),
+                                  np.delete(traj['digit_indices'], k))
+    twin = example[mm.SWAPPED_KEY]
+    np.testing.assert_array_equal(twin[:s], example['image'][:s])
+    np.testing.assert_array_equal(twin[s:], mm.render(clips.digits, swap['trajectory'])[s:])
+    assert not np.array_equal(twin[s:], example['image'][s:])
+    frames.append(s)
+    digits.append(k)
+  assert set(frames) == set(range(1, 8)) and set(digits) == {0, 1}
+  test = mm.clips(_dataset(tfds_data_dir, swap_clips=True, split='test'))
+  assert all(4000 <= test.swap(i)['digit_index'] < 5000 for i in range(50))
+  # The metrics' real clips and classifier cache keys are those of the clips alone.
+  from gan_jax.modalities import video  # pylint: disable=g-import-not-at-top
+  run_config = default.get_config()
+  run_config.dataset = cfg
+  assert not video.real_dataset_config(run_config).moving_mnist.swap_clips
+  plain_cfg = _dataset(tfds_data_dir, num_frames=8)
+  record = video._spec_record  # pylint: disable=protected-access
+  assert record(cfg, 'train') == record(plain_cfg, 'train')
+  one_frame = mm.clips(_dataset(tfds_data_dir, swap_clips=True, num_frames=1))
+  with pytest.raises(ValueError, match='at least 2 frames'):
+    one_frame.swap(0)
+
+
 def test_frames_downsampling_and_twenty_frames(tfds_data_dir):
   clips = data.load_source(_dataset(tfds_data_dir, image_size=32, num_frames=20))
   full = mm.clips(_dataset(tfds_data_dir, num_frames=20))
@@ -470,6 +511,62 @@ def test_mocogan_real_code_term_by_hand():
     objectives.get_objective(config)
 
 
+def test_mocogan_swap_term_is_the_matching_aware_mix_by_hand():
+  """objective.mocogan.swap_weight w: D's loss = the loss without it + w (l_D(D_V(x),
+  D_V(x_s)) - l_D(D_V(x), D_V(G(z)))), i.e. (1 - w) x G's clips + w x the swapped clips in
+  D_V's fake term, with D_V's logits (training mode: batch statistics of each batch) computed
+  here directly; D's collections unchanged; clear errors."""
+  from gan_jax import train_step  # pylint: disable=g-import-not-at-top
+  fields = {'model.mocogan.image_frames': 2, 'dataset.moving_mnist.swap_clips': True}
+  config = _tiny_video_config('mocogan', **fields)
+  networks = _networks(config)
+  batch = data.batch_for_step(data.load_source(config.dataset), 0, 4, 1)
+  batch = jax.tree_util.tree_map(jnp.asarray, batch)
+  d_vars = jax.jit(networks.discriminator_init)(jax.random.key(0))
+  d_params = d_vars['params']
+  d_coll = {k: v for k, v in d_vars.items() if k != 'params'}
+  fake = jax.random.uniform(jax.random.key(1), batch['image'].shape, minval=-1, maxval=1)
+  g_inputs = {'z': jnp.zeros((4, config.model.latent_dim)), 'labels': None}
+
+  def loss(weight):
+    config.objective.mocogan.swap_weight = weight
+    objective = objectives.get_objective(config)
+    ctx = train_step.make_context(config, networks)
+    return objective.discriminator_loss(ctx, d_params, d_coll, batch, g_inputs, fake,
+                                        jax.random.key(2), None, 0)
+
+  (base, (coll0, aux0, _, _)), (mixed, (coll1, aux1, _, _)) = loss(0.0), loss(0.25)
+
+  def v_logit(x):  # D_V's logits in training mode (BN: the batch's statistics).
+    out, _ = networks.discriminator_apply(d_vars, x, train=True,
+                                          rngs={'dropout': jax.random.key(5)})
+    return np.asarray(out['logit'], np.float64)
+
+  def l_d(r, f):  # The non-saturating D loss: -log sigmoid(r) - log(1 - sigmoid(f)).
+    return np.mean(np.log1p(np.exp(-r))) + np.mean(np.log1p(np.exp(f)))
+
+  r, f, s = (v_logit(x) for x in (batch['image'], fake, batch[mm.SWAPPED_KEY]))
+  np.testing.assert_allclose(float(mixed - base), 0.25 * (l_d(r, s) - l_d(r, f)), rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(float(aux1['d_swap_loss']), l_d(r, s), rtol=1e-5)
+  np.testing.assert_allclose(float(aux1['d_swap_logit']), np.mean(s), rtol=1e-5, atol=1e-6)
+  assert float(aux1['d_loss']) == float(aux0['d_loss']) and 'd_swap_loss' not in aux0
+  chex.assert_trees_all_equal(coll0, coll1)
+  config.objective.mocogan.swap_weight = 0.25
+  ctx = train_step.make_context(config, networks)
+  with pytest.raises(ValueError, match='needs the batch\'s identity-swapped clips'):
+    objectives.get_objective(config).discriminator_loss(
+        ctx, d_params, d_coll, {k: batch[k] for k in ('image', 'label')}, g_inputs, fake,
+        jax.random.key(2), None, 0)
+  config.objective.mocogan.swap_weight = 1.0
+  with pytest.raises(ValueError, match='must be in \\[0, 1\\)'):
+    objectives.get_objective(config)
+  config.objective.mocogan.swap_weight = 0.5
+  config.dataset.moving_mnist.swap_clips = False
+  with pytest.raises(ValueError, match='swap_clips=True'):
+    objectives.get_objective(config)
+
+
 def test_mocogan_minibatch_stddev_acts_in_the_image_discriminator():
   """model.d_minibatch_stddev reaches D_I: a clip's image logits then depend on the other
   clips' frames (without it they do not); D_V is unchanged."""
@@ -656,6 +753,9 @@ def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
     ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
                  'model.mocogan.content_codes': 2, 'objective.mocogan.code_weight': 1.0,
                  'model.mocogan.sorted_codes': True, 'objective.mocogan.code_real_weight': 1.0}),
+    # Identity-swapped real clips in D_V's fake term: each device's share of the batch's twins.
+    ('mocogan', {'model.mocogan.image_frames': 4, 'dataset.moving_mnist.swap_clips': True,
+                 'objective.mocogan.swap_weight': 0.5}),
 ])
 def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   config = _tiny_video_config(name, **fields)
@@ -670,6 +770,7 @@ def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
     assert ('content_error' in m1) == ('objective.mocogan.content_weight' in fields)
     assert ('code_ce' in m1) == ('objective.mocogan.code_weight' in fields)
     assert ('code_real_ce' in m1) == ('objective.mocogan.code_real_weight' in fields)
+    assert ('d_swap_loss' in m1) == ('objective.mocogan.swap_weight' in fields)
   for mode, (s, m) in runs.items():
     # Reductions in another order: float32 rounding through 2 SGD steps.
     for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):

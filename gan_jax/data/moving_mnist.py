@@ -31,6 +31,12 @@ The example label is the unordered pair of digit classes, 10 * min(a, b) + max(a
 (num_classes 100, of which the 55 codes with min <= max occur). The ordered classes, the
 digit indices and the motion of each clip are `MovingMnistClips.trajectory(i)`.
 
+`dataset.moving_mnist.swap_clips` adds to each clip example its identity-swapped twin
+(key SWAPPED_KEY, `identity_swap`): from a random frame s in [1, T - 1] on, one of its
+digits is replaced by a digit of another class moving along the same path. Real motion,
+real frames, but a digit that changes identity mid-clip: the negatives MoCoGAN's video
+discriminator can be shown (objective.mocogan.swap_weight, gan_jax/objectives/mocogan.py).
+
 `dataset.image_size` (0 = canvas_size) downsamples frames by area averaging (the mean of
 each (canvas_size / image_size)^2 block; canvas_size must be a multiple of image_size).
 """
@@ -53,6 +59,10 @@ TFDS_NAME = 'moving_mnist'
 TFDS_FRAMES = 20
 TFDS_FEATURE = 'image_sequence'
 BACKGROUND = -1.0
+# With dataset.moving_mnist.swap_clips, each clip example also holds its identity-swapped
+# twin under this key (`identity_swap`): the negatives of objective.mocogan.swap_weight.
+SWAPPED_KEY = 'swapped_image'
+_SWAP_STREAM = 0x5A4B  # Separates the swap's draws from the trajectory's.
 
 
 # ---- the definition ------------------------------------------------------------------------
@@ -142,6 +152,45 @@ def render(digits: np.ndarray, traj: dict, canvas_size: int = 64) -> np.ndarray:
   return frames
 
 
+def identity_swap(seed: int, index: int, traj: dict, digit_labels: np.ndarray, *,
+                  digit_range: tuple[int, int]) -> dict:
+  """The identity swap of clip `index`: one of its digits becomes another digit of another
+  class from a frame on, along the same path. A pure function of (seed, digit_range, index)
+  and the trajectory; its draws are their own stream, so the clip itself is unchanged.
+
+  Draws digit k uniformly, the swap frame s uniformly in [1, T - 1] and a new digit index
+  uniformly in digit_range among the digits whose class differs from digit k's. Returns
+  {'frame': s, 'digit': k, 'digit_index': the new digit, 'trajectory': traj with digit k's
+  index replaced} (render frames [0, s) from traj, [s, T) from 'trajectory': `swapped`).
+  """
+  num_frames, num_digits = traj['positions'].shape[:2]
+  if num_frames < 2:
+    raise ValueError('dataset.moving_mnist.swap_clips needs clips of at least 2 frames (the '
+                     f'swap happens at a frame in [1, T - 1]); got num_frames={num_frames}.')
+  first, stop = (int(a) for a in digit_range)
+  rng = np.random.default_rng((int(seed), first, stop, int(index), _SWAP_STREAM))
+  k = int(rng.integers(num_digits))
+  frame = int(rng.integers(1, num_frames))
+  old_class = int(digit_labels[traj['digit_indices'][k]])
+  others = np.flatnonzero(np.asarray(digit_labels[first:stop]) != old_class)
+  if not len(others):
+    raise ValueError(f'The digits [{first}, {stop}) are all of class {old_class}: an identity '
+                     'swap needs a digit of another class (dataset.moving_mnist.swap_clips).')
+  new_index = first + int(others[rng.integers(len(others))])
+  indices = np.array(traj['digit_indices'])
+  indices[k] = new_index
+  return {'frame': frame, 'digit': k, 'digit_index': new_index,
+          'trajectory': dict(traj, digit_indices=indices)}
+
+
+def swapped(digits: np.ndarray, traj: dict, swap: dict, canvas_size: int = 64) -> np.ndarray:
+  """The identity-swapped clip: frames [0, s) of `traj`, frames [s, T) of the swap's
+  trajectory (the same positions, digit k replaced), rendered as `render` does."""
+  s = swap['frame']
+  return np.concatenate([render(digits, traj, canvas_size)[:s],
+                         render(digits, swap['trajectory'], canvas_size)[s:]], axis=0)
+
+
 def downsample(frames: np.ndarray, image_size: int) -> np.ndarray:
   """Area averaging of (..., S, S, C) frames to (..., image_size, image_size, C): the mean of
   every (S / image_size)^2 block; 0 or S keep the frames."""
@@ -179,6 +228,7 @@ class ClipSpec:
   canvas_size: int = 64
   step_length: float = 0.1
   image_size: int = 0
+  swap_clips: bool = False
 
 
 def clip_spec(cfg: ml_collections.ConfigDict, split: Optional[str] = None) -> ClipSpec:
@@ -217,7 +267,8 @@ def clip_spec(cfg: ml_collections.ConfigDict, split: Optional[str] = None) -> Cl
   return ClipSpec(seed=int(mm.seed), digit_range=ranges[split], num_clips=num_clips,
                   num_frames=num_frames, num_digits=num_digits,
                   canvas_size=int(mm.canvas_size), step_length=step_length,
-                  image_size=int(cfg.image_size))
+                  image_size=int(cfg.image_size),
+                  swap_clips=bool(mm.get('swap_clips', False)))
 
 
 class MovingMnistClips(Sequence):
@@ -254,9 +305,19 @@ class MovingMnistClips(Sequence):
     """The frames of a trajectory at the dataset's image size."""
     return downsample(render(self.digits, traj, self.spec.canvas_size), self.spec.image_size)
 
+  def swap(self, i: int, traj: Optional[dict] = None) -> dict:
+    """Clip i's identity swap (see `identity_swap`); traj: clip i's trajectory, if at hand."""
+    s = self.spec
+    traj = self.trajectory(i) if traj is None else traj
+    return identity_swap(s.seed, self._index(i), traj, self.labels, digit_range=s.digit_range)
+
   def __getitem__(self, i):
     traj = self.trajectory(i)
-    return {'image': self.clip(traj), 'label': pair_label(traj['digit_labels'])}
+    example = {'image': self.clip(traj), 'label': pair_label(traj['digit_labels'])}
+    if self.spec.swap_clips:  # Its identity-swapped twin (objective.mocogan.swap_weight).
+      frames = swapped(self.digits, traj, self.swap(i, traj), self.spec.canvas_size)
+      example[SWAPPED_KEY] = downsample(frames, self.spec.image_size)
+    return example
 
   def arrays(self, start: int = 0, stop: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """(clips (M, T, S, S, 1) float32, labels (M,) int32) of clips start..stop-1."""
@@ -304,7 +365,8 @@ def _describe(spec: ClipSpec, split: str, what: str) -> str:
   return (f'moving_mnist{what}/{split}: {spec.num_clips} clips of {spec.num_frames} frames, '
           f'{size}, {spec.num_digits} embedded digits of [{spec.digit_range[0]}, '
           f'{spec.digit_range[1]}) bouncing at {spec.step_length} x {spec.canvas_size - 28} '
-          f'px/frame (seed {spec.seed}); label 10 min + max of the digit classes (100)')
+          f'px/frame (seed {spec.seed}); label 10 min + max of the digit classes (100)'
+          + ('; each with its identity-swapped twin' if spec.swap_clips else ''))
 
 
 # ---- TFDS moving_mnist ---------------------------------------------------------------------

@@ -147,6 +147,8 @@ def real_dataset_config(config: ml_collections.ConfigDict) -> ml_collections.Con
         f'and motions); dataset.name={name!r} is not one of {VIDEO_DATASETS}.')
   cfg = ml_collections.ConfigDict(config.dataset.to_dict())
   cfg.name = REAL_DATASET
+  if 'swap_clips' in cfg.moving_mnist:  # The clips alone: no identity-swapped twins.
+    cfg.moving_mnist.swap_clips = False
   return cfg
 
 
@@ -221,7 +223,8 @@ def check_disjoint(cfg, classifier_split: str, held_out_split: str) -> str:
 def _spec_record(cfg, split: str) -> dict:
   from gan_jax.data import moving_mnist  # pylint: disable=g-import-not-at-top
   spec = moving_mnist.clip_spec(cfg, split)
-  record = {k: v for k, v in vars(spec).items() if k != 'num_clips'}
+  # The clips' definition: their count and the training-only twins leave the cache keys.
+  record = {k: v for k, v in vars(spec).items() if k not in ('num_clips', 'swap_clips')}
   record['digit_range'] = list(spec.digit_range)
   return dict(record, split=split, data_dir=os.path.abspath(cfg.data_dir) if cfg.data_dir else '')
 

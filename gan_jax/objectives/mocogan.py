@@ -59,6 +59,24 @@ compared with the unconditional models with that said. Logged 'code_real_ce',
 Q_c then learns the real digits only (an auxiliary classifier fit on real data, as in
 AC-GAN's D but without its fake term) and cannot learn a code G hides in details; G's
 w * L_code asks it for frames Q_c reads as the codes' digits.
+
+Identity-swapped real clips as negatives for D_V (objective.mocogan.swap_weight = w in
+[0, 1), with dataset.moving_mnist.swap_clips): each real clip x comes with its twin x_s in
+which one digit becomes a digit of another class from a random frame on, along the same
+path (gan_jax/data/moving_mnist.py, `identity_swap`). With the loss's D term l_D(r, f) =
+A(r) + B(f) (every loss this objective accepts splits so), D_V's term becomes
+
+  (1 - w) l_D(D_V(x), D_V(G(z))) + w l_D(D_V(x), D_V(x_s))
+    = A(D_V(x)) + (1 - w) B(D_V(G(z))) + w B(D_V(x_s)),
+
+the matching-aware discriminator of GAN-CLS (Reed et al. 2016, w = 1/2 there: real images
+with the wrong text as a second kind of fake). Every frame of x_s is a real frame and its
+motion is real: only a digit's identity changing within the clip tells it from x, so D_V
+has to check that, and G, to pass D_V, has to keep its digits. The swapped clips enter D_V's
+logit only (D_I and Q_c never see them), through the same input transform as the real
+clips, with keys of their own; D's collections are updated by the real and generated passes
+only, as without them. G's loss is unchanged. Logged: 'd_swap_loss' (l_D(D_V(x),
+D_V(x_s))) and 'd_swap_logit' (mean D_V(x_s)).
 """
 
 import jax
@@ -66,7 +84,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import losses
+from gan_jax.data import moving_mnist
 from gan_jax.metrics import classifier
+from gan_jax.objectives import base
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
 
@@ -151,6 +171,17 @@ class MoCoGAN(unconditional.Unconditional):
             "dataset.name='moving_mnist' (label 10 min + max of the two digits) with "
             'model.mocogan.content_codes=2, content_code_classes=10; got '
             f'{config.dataset.name!r}, {self.num_codes} x {self.code_classes}.')
+    self.swap_weight = float(own.get('swap_weight', 0.0))
+    if not 0 <= self.swap_weight < 1:
+      raise ValueError('objective.mocogan.swap_weight is the share of D_V\'s fake term given '
+                       f'to identity-swapped real clips: it must be in [0, 1); got '
+                       f'{self.swap_weight}.')
+    if self.swap_weight and (config.dataset.name != 'moving_mnist' or not bool(
+        config.dataset.moving_mnist.get('swap_clips', False))):
+      raise ValueError(f'objective.mocogan.swap_weight={self.swap_weight} scores identity-'
+                       'swapped real clips as fakes: set --config.dataset.moving_mnist.'
+                       'swap_clips=True (with dataset.name=\'moving_mnist\'; got '
+                       f'{config.dataset.name!r}).')
     if config.dataset.conditional:
       raise ValueError("objective.name='mocogan' is unconditional: set "
                        '--config.dataset.conditional=False.')
@@ -196,6 +227,28 @@ class MoCoGAN(unconditional.Unconditional):
     targets = jnp.stack([label // self.code_classes, label % self.code_classes], axis=-1)
     ce, accuracy = _code_cross_entropy(out_real['code_logits'], targets)
     return self.code_real_weight * ce, {'code_real_ce': ce, 'code_real_accuracy': accuracy}
+
+  def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,
+                         step):
+    """The latent-variable D loss (with discriminator_terms), and with swap_weight w the
+    swapped clips' share of D_V's fake term (module docstring)."""
+    total, (coll, aux, d_real, extras) = super().discriminator_loss(
+        ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step)
+    if not self.swap_weight:
+      return total, (coll, aux, d_real, extras)
+    if moving_mnist.SWAPPED_KEY not in batch:
+      raise ValueError(f'objective.mocogan.swap_weight={self.swap_weight} needs the batch\'s '
+                       f'identity-swapped clips ({moving_mnist.SWAPPED_KEY!r}): set '
+                       '--config.dataset.moving_mnist.swap_clips=True.')
+    k_in, k_drop = jax.random.split(jax.random.fold_in(ctx.device_key(key), 0x5A4B))
+    x = ctx.discriminator_input(batch[moving_mnist.SWAPPED_KEY], k_in, step)
+    out, _ = ctx.discriminator(d_params, coll, x, None, k_drop)  # Collections not kept.
+    d_swap = base.logit(out)
+    swap_loss, _, _ = ctx.loss_fn(d_real, d_swap)
+    # (1 - w) l_D(r, f) + w l_D(r, s): aux['d_loss'] is l_D(r, f), already in the total.
+    total = total + self.swap_weight * (swap_loss - aux['d_loss'])
+    aux = dict(aux, d_swap_loss=swap_loss, d_swap_logit=jnp.mean(d_swap))
+    return total, (coll, aux, d_real, extras)
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     real, fake = image_logit(out_real), image_logit(out_fake)

@@ -22,8 +22,8 @@ with sorted_codes / code_real_weight / codes_on_fakes) and minibatch stddev in D
 Identity-swapped real clips as extra fakes for D_V (dataset.moving_mnist.swap_clips,
 objective.mocogan.swap_weight=0.5) end that content collapse (content information 1.0-1.7
 nats, before 0.13-0.46) but G's digits then nearly stand still (speed 0.22-0.43 px/frame,
-real 1.21; swap_weight=0.2 keeps more motion and less identity, measured to 2,500 steps
-only), so they stay off here too (docs/video.md#results).
+real 1.21; swap_weight=0.2 only delays that: speed 0.98 at 2,500 steps, 0.59 at 4,000),
+so they stay off here too (docs/video.md#results).
 Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
 settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 

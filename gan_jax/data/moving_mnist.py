@@ -183,12 +183,14 @@ def identity_swap(seed: int, index: int, traj: dict, digit_labels: np.ndarray, *
           'trajectory': dict(traj, digit_indices=indices)}
 
 
-def swapped(digits: np.ndarray, traj: dict, swap: dict, canvas_size: int = 64) -> np.ndarray:
-  """The identity-swapped clip: frames [0, s) of `traj`, frames [s, T) of the swap's
-  trajectory (the same positions, digit k replaced), rendered as `render` does."""
-  s = swap['frame']
-  return np.concatenate([render(digits, traj, canvas_size)[:s],
-                         render(digits, swap['trajectory'], canvas_size)[s:]], axis=0)
+def swapped(digits: np.ndarray, frames: np.ndarray, swap: dict,
+            canvas_size: int = 64) -> np.ndarray:
+  """The identity-swapped clip: frames [0, s) of the clip's rendered `frames` (T, S, S, 1),
+  frames [s, T) rendered (as `render` does) from the swap's trajectory (the same positions,
+  digit k replaced); only those frames are rendered."""
+  s, traj = swap['frame'], swap['trajectory']
+  tail = render(digits, dict(traj, positions=traj['positions'][s:]), canvas_size)
+  return np.concatenate([frames[:s], tail], axis=0)
 
 
 def downsample(frames: np.ndarray, image_size: int) -> np.ndarray:
@@ -312,11 +314,13 @@ class MovingMnistClips(Sequence):
     return identity_swap(s.seed, self._index(i), traj, self.labels, digit_range=s.digit_range)
 
   def __getitem__(self, i):
-    traj = self.trajectory(i)
-    example = {'image': self.clip(traj), 'label': pair_label(traj['digit_labels'])}
-    if self.spec.swap_clips:  # Its identity-swapped twin (objective.mocogan.swap_weight).
-      frames = swapped(self.digits, traj, self.swap(i, traj), self.spec.canvas_size)
-      example[SWAPPED_KEY] = downsample(frames, self.spec.image_size)
+    traj, spec = self.trajectory(i), self.spec
+    frames = render(self.digits, traj, spec.canvas_size)
+    example = {'image': downsample(frames, spec.image_size),
+               'label': pair_label(traj['digit_labels'])}
+    if spec.swap_clips:  # Its identity-swapped twin (objective.mocogan.swap_weight).
+      twin = swapped(self.digits, frames, self.swap(i, traj), spec.canvas_size)
+      example[SWAPPED_KEY] = downsample(twin, spec.image_size)
     return example
 
   def arrays(self, start: int = 0, stop: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:

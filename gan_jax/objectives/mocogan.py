@@ -86,9 +86,10 @@ import numpy as np
 from gan_jax import losses
 from gan_jax.data import moving_mnist
 from gan_jax.metrics import classifier
-from gan_jax.objectives import base
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
+
+_SWAP_KEY_STREAM = 0x5A4B  # Folded into the step's key for the swapped clips' draws.
 
 
 def image_logit(d_output):
@@ -240,10 +241,8 @@ class MoCoGAN(unconditional.Unconditional):
       raise ValueError(f'objective.mocogan.swap_weight={self.swap_weight} needs the batch\'s '
                        f'identity-swapped clips ({moving_mnist.SWAPPED_KEY!r}): set '
                        '--config.dataset.moving_mnist.swap_clips=True.')
-    k_in, k_drop = jax.random.split(jax.random.fold_in(ctx.device_key(key), 0x5A4B))
-    x = ctx.discriminator_input(batch[moving_mnist.SWAPPED_KEY], k_in, step)
-    out, _ = ctx.discriminator(d_params, coll, x, None, k_drop)  # Collections not kept.
-    d_swap = base.logit(out)
+    d_swap = self.extra_logits(ctx, d_params, coll, batch[moving_mnist.SWAPPED_KEY], None, key,
+                               step, stream=_SWAP_KEY_STREAM)
     swap_loss, _, _ = ctx.loss_fn(d_real, d_swap)
     # (1 - w) l_D(r, f) + w l_D(r, s): aux['d_loss'] is l_D(r, f), already in the total.
     total = total + self.swap_weight * (swap_loss - aux['d_loss'])

@@ -67,15 +67,22 @@ class Unconditional(base.Objective):
       aux.update(extra_aux)
     return total, (coll, aux, d_real, extras)
 
-  def _validation_logit(self, ctx, d_params, d_coll, batch, key, step):
-    """D's mean logit on the batch's held-out real images, through the same input transform
-    as the training images; no gradient, and D's updated collections are dropped. Its own
-    keys (folded), so the training images' and generated images' draws are unchanged."""
-    k_in, k_drop = jax.random.split(jax.random.fold_in(ctx.device_key(key), 0x0ADA))
-    labels = batch.get(base.ADA_VALIDATION_LABEL) if ctx.networks.num_classes else None
-    x = ctx.discriminator_input(batch[base.ADA_VALIDATION_IMAGE], k_in, step)
+  @staticmethod
+  def extra_logits(ctx, d_params, d_coll, images, labels, key, step, stream: int):
+    """D's logits on extra images beside the step's real and generated ones (held-out images,
+    negatives), through the same input transform; D's updated collections are dropped. Keys
+    of their own (`key` folded with `stream`), so the other draws are unchanged."""
+    k_in, k_drop = jax.random.split(jax.random.fold_in(ctx.device_key(key), stream))
+    x = ctx.discriminator_input(images, k_in, step)
     out, _ = ctx.discriminator(d_params, d_coll, x, labels, k_drop)
-    return lax.stop_gradient(jnp.mean(base.logit(out).astype(jnp.float32)))
+    return base.logit(out)
+
+  def _validation_logit(self, ctx, d_params, d_coll, batch, key, step):
+    """D's mean logit on the batch's held-out real images (`extra_logits`), no gradient."""
+    labels = batch.get(base.ADA_VALIDATION_LABEL) if ctx.networks.num_classes else None
+    logits = self.extra_logits(ctx, d_params, d_coll, batch[base.ADA_VALIDATION_IMAGE], labels,
+                               key, step, stream=0x0ADA)
+    return lax.stop_gradient(jnp.mean(logits.astype(jnp.float32)))
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):
     """Extra D loss terms on D's outputs for real and generated data: (value, aux); none here

@@ -184,6 +184,9 @@ def get_config() -> ml_collections.ConfigDict:
       train_digits=(0, 4000),    # Embedded digits [a, b) of the 'train' clips.
       test_digits=(4000, 5000),  # Embedded digits [a, b) of the 'test' clips (disjoint).
       swap_clips=False,          # Add each clip's identity-swapped twin (for swap_weight).
+      slow_clips=False,          # Add each clip's motion-slowed twin (for slow_weight):
+      slow_factors=(0.0, 0.5),   # from a frame on, each digit keeps f ~ U[a, b] of its speed.
+      shuffle_clips=False,       # Add its frame-shuffled twin (for shuffle_weight).
   ))
   # voxel_shapes (gan_jax/data/voxels.py): size^3 occupancy grids (+1 in, -1 out) of a sphere,
   # box, cylinder, cone or torus (label = index % 5), random size, rotation and position;
@@ -472,10 +475,14 @@ def get_config() -> ml_collections.ConfigDict:
   # code_real_weight > 0 also fits Q_c to real Moving MNIST clips' digits (sorted codes);
   # codes_on_fakes=False: Q_c fits real digits only (D's side has no code term on fakes).
   # swap_weight w in [0, 1) (with dataset.moving_mnist.swap_clips): D_V's fake term becomes
-  # (1 - w) x G's clips + w x real clips whose digit changes identity mid-clip (0: off).
+  # (1 - w) x G's clips + w x real clips whose digit changes identity mid-clip (0: off);
+  # slow_weight v (with dataset.moving_mnist.slow_clips; w + v < 1) gives v of it to real
+  # clips whose digits slow down or stop mid-clip, shuffle_weight u (shuffle_clips; w + v + u
+  # < 1) to real clips whose frames are reordered from a frame on.
   c.objective.mocogan = ml_collections.ConfigDict(dict(image_weight=1.0, content_weight=0.0,
                                                         code_weight=0.0, code_real_weight=0.0,
-                                                        codes_on_fakes=True, swap_weight=0.0))
+                                                        codes_on_fakes=True, swap_weight=0.0,
+                                                        slow_weight=0.0, shuffle_weight=0.0))
   # StyleGAN2 (gan_jax/objectives/stylegan2.py; model.name='stylegan2'): style mixing with
   # probability mixing_prob (a random crossover layer); lazy R1 on real data, gamma / 2 *
   # E||grad D||^2 every r1_interval steps (0 = off); path-length regularization of G,

@@ -23,7 +23,11 @@ Identity-swapped real clips as extra fakes for D_V (dataset.moving_mnist.swap_cl
 objective.mocogan.swap_weight=0.5) end that content collapse (content information 1.0-1.7
 nats, before 0.13-0.46) but G's digits then nearly stand still (speed 0.22-0.43 px/frame,
 real 1.21; swap_weight=0.2 only delays that: speed 0.98 at 2,500 steps, 0.59 at 4,000),
-so they stay off here too (docs/video.md#results).
+so they stay off here too (docs/video.md#results). Motion-slowed real twins beside them
+(dataset.moving_mnist.slow_clips, objective.mocogan.slow_weight) make G's digits move to
+4,000 steps, but by jumps (acceleration 2.9-4.9, real 0.59), and still clips return by
+5,000; with frame-shuffled twins as well (shuffle_clips, shuffle_weight) they are still by
+2,500. D_V wins outright (mean logit on G's clips -16 at 5,000); off here too.
 Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
 settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 

@@ -183,6 +183,90 @@ def test_identity_swaps_change_one_digit_to_another_class_from_a_frame_on(tfds_d
     one_frame.swap(0)
 
 
+def test_slowed_twins_go_on_along_the_same_path_at_a_fraction_of_the_speed(tfds_data_dir):
+  """dataset.moving_mnist.slow_clips: each clip's twin equals it before the frame s and,
+  from s on, shows the same digits on the same bouncing paths at f_k of their speed, checked
+  against the closed form of a bounce in [0, L] (the triangle wave of the unfolded line, not
+  the iterated reflections of `bounce`); f = 0 freezes the frame; deterministic; the clip
+  and the metrics' config and cache keys unchanged; clear errors."""
+  def fold(u):  # Position in [0, L] of a point at u on the unfolded line (period 2 L).
+    u = np.mod(u, 2 * L)
+    return np.where(u > L, 2 * L - u, u)
+
+  cfg = _dataset(tfds_data_dir, slow_clips=True, num_frames=8)
+  clips, again = mm.clips(cfg), mm.clips(cfg)
+  plain = mm.clips(_dataset(tfds_data_dir, num_frames=8))
+  frames, factors = [], []
+  for i in range(200):
+    example, slow = clips[i], clips.slow(i)
+    np.testing.assert_array_equal(example['image'], plain[i]['image'])  # The clip unchanged.
+    np.testing.assert_array_equal(example[mm.SLOWED_KEY], again[i][mm.SLOWED_KEY])
+    traj, s, f = clips.trajectory(i), slow['frame'], slow['factors']
+    assert 1 <= s <= 7 and f.shape == (2,) and np.all((0 <= f) & (f <= 0.5))
+    p0, v0 = traj['positions'][0], traj['velocities'][0]  # (K, 2) start, unfolded velocity.
+    t = np.arange(8)[:, None, None]
+    np.testing.assert_allclose(traj['positions'], fold(p0 + v0 * t), atol=1e-9)
+    tau = np.where(t < s, t, s - 1 + f[None, :, None] * (t - s + 1))  # The twin's clock.
+    np.testing.assert_allclose(slow['trajectory']['positions'], fold(p0 + v0 * tau), atol=1e-9)
+    np.testing.assert_array_equal(slow['trajectory']['digit_indices'], traj['digit_indices'])
+    twin = example[mm.SLOWED_KEY]
+    np.testing.assert_array_equal(twin[:s], example['image'][:s])
+    np.testing.assert_array_equal(twin[s:], mm.render(clips.digits, slow['trajectory'])[s:])
+    frames.append(s)
+    factors.extend(f)
+  assert set(frames) == set(range(1, 8)) and min(factors) < 0.05 and max(factors) > 0.45
+  frozen = mm.clips(_dataset(tfds_data_dir, slow_clips=True, slow_factors=(0.0, 0.0)))
+  for i in range(5):
+    s, twin = frozen.slow(i)['frame'], frozen[i][mm.SLOWED_KEY]
+    assert np.all(twin[s - 1:] == twin[s - 1])
+  both = mm.clips(_dataset(tfds_data_dir, slow_clips=True, swap_clips=True, num_frames=8))
+  assert set(both[3]) == {'image', 'label', mm.SWAPPED_KEY, mm.SLOWED_KEY}
+  np.testing.assert_array_equal(both[3][mm.SLOWED_KEY], clips[3][mm.SLOWED_KEY])
+  from gan_jax.modalities import video  # pylint: disable=g-import-not-at-top
+  run_config = default.get_config()
+  run_config.dataset = _dataset(tfds_data_dir, slow_clips=True, slow_factors=(0.1, 0.2))
+  assert not video.real_dataset_config(run_config).moving_mnist.slow_clips
+  record = video._spec_record  # pylint: disable=protected-access
+  assert record(run_config.dataset, 'train') == record(_dataset(tfds_data_dir), 'train')
+  for factors in ((0.5, 0.2), (0.0, 1.0), (-0.1, 0.3)):
+    with pytest.raises(ValueError, match='slow_factors'):
+      mm.clips(_dataset(tfds_data_dir, slow_clips=True, slow_factors=factors))
+  with pytest.raises(ValueError, match='at least 2 frames'):
+    mm.clips(_dataset(tfds_data_dir, slow_clips=True, num_frames=1)).slow(0)
+
+
+def test_shuffled_twins_reorder_the_clips_own_frames_from_a_frame_on(tfds_data_dir):
+  """dataset.moving_mnist.shuffle_clips: each clip's twin shows its frames [0, s) in place
+  and its frames [s, T) in another order (never the clip itself), every s in [1, T - 2];
+  deterministic; the clip unchanged; the metrics' real clips ignore the field."""
+  cfg = _dataset(tfds_data_dir, shuffle_clips=True, num_frames=6, image_size=32)
+  clips, again = mm.clips(cfg), mm.clips(cfg)
+  plain = mm.clips(_dataset(tfds_data_dir, num_frames=6, image_size=32))
+  starts, orders = set(), set()
+  for i in range(200):
+    example, s = clips[i], clips.shuffle(i)['frame']
+    order = clips.shuffle(i)['order']
+    np.testing.assert_array_equal(example['image'], plain[i]['image'])
+    np.testing.assert_array_equal(example[mm.SHUFFLED_KEY], again[i][mm.SHUFFLED_KEY])
+    assert 1 <= s <= 4
+    np.testing.assert_array_equal(order[:s], np.arange(s))
+    np.testing.assert_array_equal(np.sort(order[s:]), np.arange(s, 6))
+    assert np.any(order[s:] != np.arange(s, 6))
+    np.testing.assert_array_equal(example[mm.SHUFFLED_KEY], example['image'][order])
+    starts.add(s)
+    orders.add(tuple(order))
+  assert starts == {1, 2, 3, 4} and len(orders) > 40  # Of the 148 possible.
+  from gan_jax.modalities import video  # pylint: disable=g-import-not-at-top
+  run_config = default.get_config()
+  run_config.dataset = cfg
+  assert not video.real_dataset_config(run_config).moving_mnist.shuffle_clips
+  record = video._spec_record  # pylint: disable=protected-access
+  plain_cfg = _dataset(tfds_data_dir, num_frames=6, image_size=32)
+  assert record(cfg, 'train') == record(plain_cfg, 'train')
+  with pytest.raises(ValueError, match='at least 3 frames'):
+    mm.clips(_dataset(tfds_data_dir, shuffle_clips=True, num_frames=2)).shuffle(0)
+
+
 def test_frames_downsampling_and_twenty_frames(tfds_data_dir):
   clips = data.load_source(_dataset(tfds_data_dir, image_size=32, num_frames=20))
   full = mm.clips(_dataset(tfds_data_dir, num_frames=20))
@@ -511,13 +595,16 @@ def test_mocogan_real_code_term_by_hand():
     objectives.get_objective(config)
 
 
-def test_mocogan_swap_term_is_the_matching_aware_mix_by_hand():
-  """objective.mocogan.swap_weight w: D's loss = the loss without it + w (l_D(D_V(x),
-  D_V(x_s)) - l_D(D_V(x), D_V(G(z)))), i.e. (1 - w) x G's clips + w x the swapped clips in
-  D_V's fake term, with D_V's logits (training mode: batch statistics of each batch) computed
-  here directly; D's collections unchanged; clear errors."""
+def test_mocogan_twin_terms_are_the_matching_aware_mix_by_hand():
+  """objective.mocogan.swap_weight w, slow_weight v, shuffle_weight u: D's loss = the loss
+  without them + w (l_D(D_V(x), D_V(x_s)) - l_D(D_V(x), D_V(G(z)))) + v (l_D(D_V(x),
+  D_V(x_m)) - ...) + u (...x_o...), i.e. (1 - w - v - u) x G's clips + w x the swapped
+  + v x the slowed + u x the shuffled clips in D_V's fake term,
+  with D_V's logits (training mode: batch statistics of each batch) computed here directly;
+  D's collections unchanged; clear errors."""
   from gan_jax import train_step  # pylint: disable=g-import-not-at-top
-  fields = {'model.mocogan.image_frames': 2, 'dataset.moving_mnist.swap_clips': True}
+  fields = {'model.mocogan.image_frames': 2, 'dataset.moving_mnist.swap_clips': True,
+            'dataset.moving_mnist.slow_clips': True, 'dataset.moving_mnist.shuffle_clips': True}
   config = _tiny_video_config('mocogan', **fields)
   networks = _networks(config)
   batch = data.batch_for_step(data.load_source(config.dataset), 0, 4, 1)
@@ -528,14 +615,18 @@ def test_mocogan_swap_term_is_the_matching_aware_mix_by_hand():
   fake = jax.random.uniform(jax.random.key(1), batch['image'].shape, minval=-1, maxval=1)
   g_inputs = {'z': jnp.zeros((4, config.model.latent_dim)), 'labels': None}
 
-  def loss(weight):
-    config.objective.mocogan.swap_weight = weight
+  def loss(swap, slow, shuffle=0.0, the_batch=batch):
+    config.objective.mocogan.swap_weight = swap
+    config.objective.mocogan.slow_weight = slow
+    config.objective.mocogan.shuffle_weight = shuffle
     objective = objectives.get_objective(config)
     ctx = train_step.make_context(config, networks)
-    return objective.discriminator_loss(ctx, d_params, d_coll, batch, g_inputs, fake,
+    return objective.discriminator_loss(ctx, d_params, d_coll, the_batch, g_inputs, fake,
                                         jax.random.key(2), None, 0)
 
-  (base, (coll0, aux0, _, _)), (mixed, (coll1, aux1, _, _)) = loss(0.0), loss(0.25)
+  (base, (coll0, aux0, _, _)), (swapped, (coll1, aux1, _, _)) = loss(0, 0), loss(0.25, 0)
+  both, (coll2, aux2, _, _) = loss(0.25, 0.2)
+  three, (coll3, aux3, _, _) = loss(0.25, 0.2, 0.15)
 
   def v_logit(x):  # D_V's logits in training mode (BN: the batch's statistics).
     out, _ = networks.discriminator_apply(d_vars, x, train=True,
@@ -545,26 +636,44 @@ def test_mocogan_swap_term_is_the_matching_aware_mix_by_hand():
   def l_d(r, f):  # The non-saturating D loss: -log sigmoid(r) - log(1 - sigmoid(f)).
     return np.mean(np.log1p(np.exp(-r))) + np.mean(np.log1p(np.exp(f)))
 
-  r, f, s = (v_logit(x) for x in (batch['image'], fake, batch[mm.SWAPPED_KEY]))
-  np.testing.assert_allclose(float(mixed - base), 0.25 * (l_d(r, s) - l_d(r, f)), rtol=1e-4,
+  r, f, s, m, o = (v_logit(x) for x in (batch['image'], fake, batch[mm.SWAPPED_KEY],
+                                         batch[mm.SLOWED_KEY], batch[mm.SHUFFLED_KEY]))
+  assert not (np.allclose(s, m) or np.allclose(m, o))  # Different kinds of twin.
+  np.testing.assert_allclose(float(swapped - base), 0.25 * (l_d(r, s) - l_d(r, f)),
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(float(both - base), 0.25 * (l_d(r, s) - l_d(r, f))
+                             + 0.2 * (l_d(r, m) - l_d(r, f)), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(float(three - both), 0.15 * (l_d(r, o) - l_d(r, f)), rtol=1e-4,
                              atol=1e-6)
+  np.testing.assert_allclose(float(aux3['d_shuffle_loss']), l_d(r, o), rtol=1e-5)
   np.testing.assert_allclose(float(aux1['d_swap_loss']), l_d(r, s), rtol=1e-5)
   np.testing.assert_allclose(float(aux1['d_swap_logit']), np.mean(s), rtol=1e-5, atol=1e-6)
-  assert float(aux1['d_loss']) == float(aux0['d_loss']) and 'd_swap_loss' not in aux0
-  chex.assert_trees_all_equal(coll0, coll1)
-  config.objective.mocogan.swap_weight = 0.25
-  ctx = train_step.make_context(config, networks)
+  np.testing.assert_allclose(float(aux2['d_slow_loss']), l_d(r, m), rtol=1e-5)
+  np.testing.assert_allclose(float(aux2['d_slow_logit']), np.mean(m), rtol=1e-5, atol=1e-6)
+  assert float(aux1['d_loss']) == float(aux0['d_loss']) == float(aux2['d_loss'])
+  assert 'd_swap_loss' not in aux0 and 'd_slow_loss' not in aux1
+  chex.assert_trees_all_equal(coll0, coll1, coll2, coll3)
+  plain = {k: batch[k] for k in ('image', 'label')}
   with pytest.raises(ValueError, match='needs the batch\'s identity-swapped clips'):
-    objectives.get_objective(config).discriminator_loss(
-        ctx, d_params, d_coll, {k: batch[k] for k in ('image', 'label')}, g_inputs, fake,
-        jax.random.key(2), None, 0)
-  config.objective.mocogan.swap_weight = 1.0
-  with pytest.raises(ValueError, match='must be in \\[0, 1\\)'):
-    objectives.get_objective(config)
-  config.objective.mocogan.swap_weight = 0.5
+    loss(0.25, 0, 0, plain)
+  with pytest.raises(ValueError, match='needs the batch\'s motion-slowed clips'):
+    loss(0, 0.25, 0, plain)
+  with pytest.raises(ValueError, match='needs the batch\'s frame-shuffled clips'):
+    loss(0, 0, 0.25, plain)
+  for swap, slow in ((1.0, 0), (0, -0.1)):
+    with pytest.raises(ValueError, match='must be in \\[0, 1\\)'):
+      loss(swap, slow)
+  with pytest.raises(ValueError, match='must be < 1'):
+    loss(0.5, 0.3, 0.2)
+  config.dataset.moving_mnist.shuffle_clips = False
+  with pytest.raises(ValueError, match='shuffle_clips=True'):
+    loss(0, 0, 0.5)
   config.dataset.moving_mnist.swap_clips = False
   with pytest.raises(ValueError, match='swap_clips=True'):
-    objectives.get_objective(config)
+    loss(0.5, 0)
+  config.dataset.moving_mnist.slow_clips = False
+  with pytest.raises(ValueError, match='slow_clips=True'):
+    loss(0, 0.5)
 
 
 def test_mocogan_minibatch_stddev_acts_in_the_image_discriminator():
@@ -753,9 +862,12 @@ def test_mocogan_random_initial_state_starts_the_gru_from_the_latent():
     ('mocogan', {'model.mocogan.image_frames': 4, 'model.mocogan.content_head': 8,
                  'model.mocogan.content_codes': 2, 'objective.mocogan.code_weight': 1.0,
                  'model.mocogan.sorted_codes': True, 'objective.mocogan.code_real_weight': 1.0}),
-    # Identity-swapped real clips in D_V's fake term: each device's share of the batch's twins.
+    # Identity-swapped and motion-slowed real clips in D_V's fake term: each device's share
+    # of the batch's twins.
     ('mocogan', {'model.mocogan.image_frames': 4, 'dataset.moving_mnist.swap_clips': True,
-                 'objective.mocogan.swap_weight': 0.5}),
+                 'objective.mocogan.swap_weight': 0.4, 'dataset.moving_mnist.slow_clips': True,
+                 'objective.mocogan.slow_weight': 0.2, 'dataset.moving_mnist.shuffle_clips': True,
+                 'objective.mocogan.shuffle_weight': 0.2}),
 ])
 def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
   config = _tiny_video_config(name, **fields)
@@ -771,6 +883,8 @@ def test_recipes_match_on_8_devices(name, fields, tfds_data_dir):
     assert ('code_ce' in m1) == ('objective.mocogan.code_weight' in fields)
     assert ('code_real_ce' in m1) == ('objective.mocogan.code_real_weight' in fields)
     assert ('d_swap_loss' in m1) == ('objective.mocogan.swap_weight' in fields)
+    assert ('d_slow_loss' in m1) == ('objective.mocogan.slow_weight' in fields)
+    assert ('d_shuffle_loss' in m1) == ('objective.mocogan.shuffle_weight' in fields)
   for mode, (s, m) in runs.items():
     # Reductions in another order: float32 rounding through 2 SGD steps.
     for field in ('g_params', 'd_params', 'g_collections', 'd_collections'):

@@ -36,6 +36,14 @@ digit indices and the motion of each clip are `MovingMnistClips.trajectory(i)`.
 digits is replaced by a digit of another class moving along the same path. Real motion,
 real frames, but a digit that changes identity mid-clip: the negatives MoCoGAN's video
 discriminator can be shown (objective.mocogan.swap_weight, gan_jax/objectives/mocogan.py).
+`dataset.moving_mnist.slow_clips` adds its motion-slowed twin (key SLOWED_KEY, `slow_down`):
+from a random frame s on, each digit goes on along its own path at a fraction f_k of its
+speed (f_k uniform in slow_factors, drawn per digit; 0 stops it). Real frames, real
+identities, but motion that stalls: the negatives of objective.mocogan.slow_weight.
+`dataset.moving_mnist.shuffle_clips` adds its frame-shuffled twin (key SHUFFLED_KEY,
+`frame_shuffle`): from a random frame s on, the clip's own frames in another order. Real
+frames, real identities, real positions, but motion that jumps: the negatives of
+objective.mocogan.shuffle_weight.
 
 `dataset.image_size` (0 = canvas_size) downsamples frames by area averaging (the mean of
 each (canvas_size / image_size)^2 block; canvas_size must be a multiple of image_size).
@@ -62,7 +70,19 @@ BACKGROUND = -1.0
 # With dataset.moving_mnist.swap_clips, each clip example also holds its identity-swapped
 # twin under this key (`identity_swap`): the negatives of objective.mocogan.swap_weight.
 SWAPPED_KEY = 'swapped_image'
+# With dataset.moving_mnist.slow_clips, its motion-slowed twin (`slow_down`): the negatives
+# of objective.mocogan.slow_weight.
+SLOWED_KEY = 'slowed_image'
+# With dataset.moving_mnist.shuffle_clips, its frame-shuffled twin (`frame_shuffle`): the
+# negatives of objective.mocogan.shuffle_weight.
+SHUFFLED_KEY = 'shuffled_image'
+# The fields that only add training twins to the examples: the clips (and the video
+# metrics' classifiers and cache keys) do not depend on them.
+TWIN_FLAGS = ('swap_clips', 'slow_clips', 'shuffle_clips')  # Each adds one kind of twin.
+TWIN_FIELDS = TWIN_FLAGS + ('slow_factors',)
 _SWAP_STREAM = 0x5A4B  # Separates the swap's draws from the trajectory's.
+_SLOW_STREAM = 0x510E  # ... and the slow-down's,
+_SHUFFLE_STREAM = 0x5F1E  # ... and the shuffle's.
 
 
 # ---- the definition ------------------------------------------------------------------------
@@ -161,7 +181,7 @@ def identity_swap(seed: int, index: int, traj: dict, digit_labels: np.ndarray, *
   Draws digit k uniformly, the swap frame s uniformly in [1, T - 1] and a new digit index
   uniformly in digit_range among the digits whose class differs from digit k's. Returns
   {'frame': s, 'digit': k, 'digit_index': the new digit, 'trajectory': traj with digit k's
-  index replaced} (render frames [0, s) from traj, [s, T) from 'trajectory': `swapped`).
+  index replaced} (render frames [0, s) from traj, [s, T) from 'trajectory': `twin`).
   """
   num_frames, num_digits = traj['positions'].shape[:2]
   if num_frames < 2:
@@ -183,12 +203,66 @@ def identity_swap(seed: int, index: int, traj: dict, digit_labels: np.ndarray, *
           'trajectory': dict(traj, digit_indices=indices)}
 
 
-def swapped(digits: np.ndarray, frames: np.ndarray, swap: dict,
-            canvas_size: int = 64) -> np.ndarray:
-  """The identity-swapped clip: frames [0, s) of the clip's rendered `frames` (T, S, S, 1),
-  frames [s, T) rendered (as `render` does) from the swap's trajectory (the same positions,
-  digit k replaced); only those frames are rendered."""
-  s, traj = swap['frame'], swap['trajectory']
+def slow_down(seed: int, index: int, traj: dict, *, digit_range: tuple[int, int],
+              canvas_size: int = 64, factors: tuple[float, float] = (0.0, 0.5)) -> dict:
+  """The motion-slowed twin of clip `index`: from a frame on, each digit goes on along its
+  own path (same direction, same bounces) at a fraction of its speed. A pure function of
+  (seed, digit_range, index) and the trajectory, on a stream of its own.
+
+  Draws the frame s uniformly in [1, T - 1] and each digit's factor f_k uniformly in
+  [factors[0], factors[1]] (0 stops the digit where it was at frame s - 1). Returns
+  {'frame': s, 'factors': (num_digits,) f_k, 'trajectory': traj with positions [s, T) and
+  velocities [s - 1, T) those of `bounce` from positions[s - 1] at f_k velocities[s - 1]}
+  (render it as `twin` does).
+  """
+  num_frames, num_digits = traj['positions'].shape[:2]
+  if num_frames < 2:
+    raise ValueError('dataset.moving_mnist.slow_clips needs clips of at least 2 frames (the '
+                     f'slow-down starts at a frame in [1, T - 1]); got num_frames={num_frames}.')
+  low, high = _slow_factors(factors)
+  first, stop = (int(a) for a in digit_range)
+  rng = np.random.default_rng((int(seed), first, stop, int(index), _SLOW_STREAM))
+  frame = int(rng.integers(1, num_frames))
+  factor = rng.uniform(low, high, size=num_digits)
+  positions, velocities = bounce(traj['positions'][frame - 1],
+                                 factor[:, None] * traj['velocities'][frame - 1],
+                                 num_frames - frame + 1, _free_side(canvas_size))
+  return {'frame': frame, 'factors': factor, 'trajectory': dict(
+      traj, positions=np.concatenate([traj['positions'][:frame], positions[1:]]),
+      velocities=np.concatenate([traj['velocities'][:frame - 1], velocities]))}
+
+
+def frame_shuffle(seed: int, index: int, num_frames: int, *,
+                  digit_range: tuple[int, int]) -> dict:
+  """The frame order of clip `index`'s shuffled twin: frames [0, s) in place, frames [s, T)
+  in another order. A pure function of (seed, digit_range, index), on a stream of its own.
+
+  Draws s uniformly in [1, T - 2] and a uniform permutation of [s, T) other than the
+  identity. Returns {'frame': s, 'order': (T,) int64 with order[:s] = 0..s-1}: the twin's
+  frame t is the clip's frame order[t].
+  """
+  num_frames = int(num_frames)
+  if num_frames < 3:
+    raise ValueError('dataset.moving_mnist.shuffle_clips needs clips of at least 3 frames (a '
+                     'frame s in [1, T - 2] on, the rest reordered); got '
+                     f'num_frames={num_frames}.')
+  first, stop = (int(a) for a in digit_range)
+  rng = np.random.default_rng((int(seed), first, stop, int(index), _SHUFFLE_STREAM))
+  frame = int(rng.integers(1, num_frames - 1))
+  tail = np.arange(frame, num_frames)
+  order = rng.permutation(tail)
+  while np.array_equal(order, tail):  # At least two frames, so another order exists.
+    order = rng.permutation(tail)
+  return {'frame': frame, 'order': np.concatenate([np.arange(frame), order])}
+
+
+def twin(digits: np.ndarray, frames: np.ndarray, change: dict,
+         canvas_size: int = 64) -> np.ndarray:
+  """A clip's twin: frames [0, s) of the clip's rendered `frames` (T, S, S, 1), frames
+  [s, T) rendered (as `render` does) from the change's trajectory (`identity_swap`: the same
+  positions, digit k replaced; `slow_down`: the same digits, slowed); only those frames are
+  rendered."""
+  s, traj = change['frame'], change['trajectory']
   tail = render(digits, dict(traj, positions=traj['positions'][s:]), canvas_size)
   return np.concatenate([frames[:s], tail], axis=0)
 
@@ -206,6 +280,15 @@ def downsample(frames: np.ndarray, image_size: int) -> np.ndarray:
   f = side // image_size
   blocks = frames.reshape(*frames.shape[:-3], image_size, f, image_size, f, frames.shape[-1])
   return blocks.mean(axis=(-4, -2), dtype=np.float32).astype(np.float32)
+
+
+def _slow_factors(factors) -> tuple[float, float]:
+  factors = tuple(float(f) for f in factors)
+  if len(factors) != 2 or not 0 <= factors[0] <= factors[1] < 1:
+    raise ValueError(f'dataset.moving_mnist.slow_factors={factors} must be (low, high) with '
+                     '0 <= low <= high < 1: the fractions of its speed a digit keeps (0 stops '
+                     'it; 1 would be the clip itself), e.g. (0.0, 0.5).')
+  return factors
 
 
 def _free_side(canvas_size: int) -> int:
@@ -231,6 +314,9 @@ class ClipSpec:
   step_length: float = 0.1
   image_size: int = 0
   swap_clips: bool = False
+  slow_clips: bool = False
+  slow_factors: tuple[float, float] = (0.0, 0.5)
+  shuffle_clips: bool = False
 
 
 def clip_spec(cfg: ml_collections.ConfigDict, split: Optional[str] = None) -> ClipSpec:
@@ -270,7 +356,10 @@ def clip_spec(cfg: ml_collections.ConfigDict, split: Optional[str] = None) -> Cl
                   num_frames=num_frames, num_digits=num_digits,
                   canvas_size=int(mm.canvas_size), step_length=step_length,
                   image_size=int(cfg.image_size),
-                  swap_clips=bool(mm.get('swap_clips', False)))
+                  swap_clips=bool(mm.get('swap_clips', False)),
+                  slow_clips=bool(mm.get('slow_clips', False)),
+                  slow_factors=_slow_factors(mm.get('slow_factors', (0.0, 0.5))),
+                  shuffle_clips=bool(mm.get('shuffle_clips', False)))
 
 
 class MovingMnistClips(Sequence):
@@ -313,14 +402,31 @@ class MovingMnistClips(Sequence):
     traj = self.trajectory(i) if traj is None else traj
     return identity_swap(s.seed, self._index(i), traj, self.labels, digit_range=s.digit_range)
 
+  def slow(self, i: int, traj: Optional[dict] = None) -> dict:
+    """Clip i's slow-down (see `slow_down`); traj: clip i's trajectory, if at hand."""
+    s = self.spec
+    traj = self.trajectory(i) if traj is None else traj
+    return slow_down(s.seed, self._index(i), traj, digit_range=s.digit_range,
+                     canvas_size=s.canvas_size, factors=s.slow_factors)
+
+  def shuffle(self, i: int) -> dict:
+    """Clip i's frame order for its shuffled twin (see `frame_shuffle`)."""
+    s = self.spec
+    return frame_shuffle(s.seed, self._index(i), s.num_frames, digit_range=s.digit_range)
+
   def __getitem__(self, i):
     traj, spec = self.trajectory(i), self.spec
     frames = render(self.digits, traj, spec.canvas_size)
     example = {'image': downsample(frames, spec.image_size),
                'label': pair_label(traj['digit_labels'])}
     if spec.swap_clips:  # Its identity-swapped twin (objective.mocogan.swap_weight).
-      twin = swapped(self.digits, frames, self.swap(i, traj), spec.canvas_size)
-      example[SWAPPED_KEY] = downsample(twin, spec.image_size)
+      swapped = twin(self.digits, frames, self.swap(i, traj), spec.canvas_size)
+      example[SWAPPED_KEY] = downsample(swapped, spec.image_size)
+    if spec.slow_clips:  # Its motion-slowed twin (objective.mocogan.slow_weight).
+      slowed = twin(self.digits, frames, self.slow(i, traj), spec.canvas_size)
+      example[SLOWED_KEY] = downsample(slowed, spec.image_size)
+    if spec.shuffle_clips:  # Its frame-shuffled twin (objective.mocogan.shuffle_weight).
+      example[SHUFFLED_KEY] = example['image'][self.shuffle(i)['order']]
     return example
 
   def arrays(self, start: int = 0, stop: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +476,9 @@ def _describe(spec: ClipSpec, split: str, what: str) -> str:
           f'{size}, {spec.num_digits} embedded digits of [{spec.digit_range[0]}, '
           f'{spec.digit_range[1]}) bouncing at {spec.step_length} x {spec.canvas_size - 28} '
           f'px/frame (seed {spec.seed}); label 10 min + max of the digit classes (100)'
-          + ('; each with its identity-swapped twin' if spec.swap_clips else ''))
+          + ('; each with its identity-swapped twin' if spec.swap_clips else '')
+          + ('; each with its motion-slowed twin' if spec.slow_clips else '')
+          + ('; each with its frame-shuffled twin' if spec.shuffle_clips else ''))
 
 
 # ---- TFDS moving_mnist ---------------------------------------------------------------------

@@ -145,10 +145,12 @@ def real_dataset_config(config: ml_collections.ConfigDict) -> ml_collections.Con
     raise ValueError(
         f'The video metrics are defined on Moving MNIST (their classifiers learn its digit pairs '
         f'and motions); dataset.name={name!r} is not one of {VIDEO_DATASETS}.')
+  from gan_jax.data import moving_mnist  # pylint: disable=g-import-not-at-top
   cfg = ml_collections.ConfigDict(config.dataset.to_dict())
   cfg.name = REAL_DATASET
-  if 'swap_clips' in cfg.moving_mnist:  # The clips alone: no identity-swapped twins.
-    cfg.moving_mnist.swap_clips = False
+  for field in moving_mnist.TWIN_FLAGS:  # The clips alone: no training twins.
+    if field in cfg.moving_mnist:
+      cfg.moving_mnist[field] = False
   return cfg
 
 
@@ -224,7 +226,8 @@ def _spec_record(cfg, split: str) -> dict:
   from gan_jax.data import moving_mnist  # pylint: disable=g-import-not-at-top
   spec = moving_mnist.clip_spec(cfg, split)
   # The clips' definition: their count and the training-only twins leave the cache keys.
-  record = {k: v for k, v in vars(spec).items() if k not in ('num_clips', 'swap_clips')}
+  record = {k: v for k, v in vars(spec).items()
+            if k != 'num_clips' and k not in moving_mnist.TWIN_FIELDS}
   record['digit_range'] = list(spec.digit_range)
   return dict(record, split=split, data_dir=os.path.abspath(cfg.data_dir) if cfg.data_dir else '')
 

@@ -77,6 +77,27 @@ logit only (D_I and Q_c never see them), through the same input transform as the
 clips, with keys of their own; D's collections are updated by the real and generated passes
 only, as without them. G's loss is unchanged. Logged: 'd_swap_loss' (l_D(D_V(x),
 D_V(x_s))) and 'd_swap_logit' (mean D_V(x_s)).
+
+Motion-slowed real clips as negatives for D_V (objective.mocogan.slow_weight = v, with
+dataset.moving_mnist.slow_clips; w + v < 1): each real clip also comes with its twin x_m in
+which, from a random frame on, each digit goes on along its own path at a fraction f_k of
+its speed (f_k uniform in dataset.moving_mnist.slow_factors, (0, 1/2) by default; 0 stops
+it; `slow_down`). D_V's fake term is then shared three ways,
+
+  A(D_V(x)) + (1 - w - v) B(D_V(G(z))) + w B(D_V(x_s)) + v B(D_V(x_m)):
+
+every frame of x_m is real and its digits keep their identity, only the motion stalls, so
+D_V has to check that the digits keep moving; G can then no longer pass D_V with digits
+that keep their identity by standing still (what the swaps alone lead to). The same input
+transform, own keys, collections untouched, G's loss unchanged. Logged 'd_slow_loss',
+'d_slow_logit'.
+
+Frame-shuffled real clips (objective.mocogan.shuffle_weight = u, with
+dataset.moving_mnist.shuffle_clips; w + v + u < 1): the twin x_o shows the clip's own
+frames from a random frame on in another order (`frame_shuffle`), and takes u of the same
+term. Real frames, identities and positions, but motion that jumps back and forth: D_V
+has to check that the motion is smooth, so G cannot pass it by flickering (what the
+slowed twins alone lead to). Logged 'd_shuffle_loss', 'd_shuffle_logit'.
 """
 
 import jax
@@ -89,7 +110,14 @@ from gan_jax.metrics import classifier
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
 
-_SWAP_KEY_STREAM = 0x5A4B  # Folded into the step's key for the swapped clips' draws.
+# The real twins D_V can be shown as fakes: (name, weight field, batch key, dataset field,
+# what they are, the stream folded into the step's key for their D pass).
+_NEGATIVES = (
+    ('swap', 'swap_weight', moving_mnist.SWAPPED_KEY, 'swap_clips', 'identity-swapped', 0x5A4B),
+    ('slow', 'slow_weight', moving_mnist.SLOWED_KEY, 'slow_clips', 'motion-slowed', 0x510E),
+    ('shuffle', 'shuffle_weight', moving_mnist.SHUFFLED_KEY, 'shuffle_clips', 'frame-shuffled',
+     0x5F1E),
+)
 
 
 def image_logit(d_output):
@@ -172,17 +200,22 @@ class MoCoGAN(unconditional.Unconditional):
             "dataset.name='moving_mnist' (label 10 min + max of the two digits) with "
             'model.mocogan.content_codes=2, content_code_classes=10; got '
             f'{config.dataset.name!r}, {self.num_codes} x {self.code_classes}.')
-    self.swap_weight = float(own.get('swap_weight', 0.0))
-    if not 0 <= self.swap_weight < 1:
-      raise ValueError('objective.mocogan.swap_weight is the share of D_V\'s fake term given '
-                       f'to identity-swapped real clips: it must be in [0, 1); got '
-                       f'{self.swap_weight}.')
-    if self.swap_weight and (config.dataset.name != 'moving_mnist' or not bool(
-        config.dataset.moving_mnist.get('swap_clips', False))):
-      raise ValueError(f'objective.mocogan.swap_weight={self.swap_weight} scores identity-'
-                       'swapped real clips as fakes: set --config.dataset.moving_mnist.'
-                       'swap_clips=True (with dataset.name=\'moving_mnist\'; got '
-                       f'{config.dataset.name!r}).')
+    self.negative_weights = {}  # name -> its share of D_V's fake term (0: off).
+    for name, field, _, data_field, what, _ in _NEGATIVES:
+      weight = float(own.get(field, 0.0))
+      if not 0 <= weight < 1:
+        raise ValueError(f'objective.mocogan.{field} is the share of D_V\'s fake term given '
+                         f'to {what} real clips: it must be in [0, 1); got {weight}.')
+      if weight and (config.dataset.name != 'moving_mnist' or not bool(
+          config.dataset.moving_mnist.get(data_field, False))):
+        raise ValueError(f'objective.mocogan.{field}={weight} scores {what} real clips as '
+                         f'fakes: set --config.dataset.moving_mnist.{data_field}=True (with '
+                         f'dataset.name=\'moving_mnist\'; got {config.dataset.name!r}).')
+      self.negative_weights[name] = weight
+    if sum(self.negative_weights.values()) >= 1:
+      raise ValueError('objective.mocogan.swap_weight + slow_weight + shuffle_weight is the '
+                       'share of D_V\'s fake term given to real twins; G\'s clips keep the '
+                       f'rest, so it must be < 1; got {self.negative_weights}.')
     if config.dataset.conditional:
       raise ValueError("objective.name='mocogan' is unconditional: set "
                        '--config.dataset.conditional=False.')
@@ -231,22 +264,25 @@ class MoCoGAN(unconditional.Unconditional):
 
   def discriminator_loss(self, ctx, d_params, d_coll, batch, g_inputs, fake, key, extras,
                          step):
-    """The latent-variable D loss (with discriminator_terms), and with swap_weight w the
-    swapped clips' share of D_V's fake term (module docstring)."""
+    """The latent-variable D loss (with discriminator_terms), and with swap_weight w,
+    slow_weight v, shuffle_weight u the real twins' shares of D_V's fake term (module
+    docstring)."""
     total, (coll, aux, d_real, extras) = super().discriminator_loss(
         ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step)
-    if not self.swap_weight:
-      return total, (coll, aux, d_real, extras)
-    if moving_mnist.SWAPPED_KEY not in batch:
-      raise ValueError(f'objective.mocogan.swap_weight={self.swap_weight} needs the batch\'s '
-                       f'identity-swapped clips ({moving_mnist.SWAPPED_KEY!r}): set '
-                       '--config.dataset.moving_mnist.swap_clips=True.')
-    d_swap = self.extra_logits(ctx, d_params, coll, batch[moving_mnist.SWAPPED_KEY], None, key,
-                               step, stream=_SWAP_KEY_STREAM)
-    swap_loss, _, _ = ctx.loss_fn(d_real, d_swap)
-    # (1 - w) l_D(r, f) + w l_D(r, s): aux['d_loss'] is l_D(r, f), already in the total.
-    total = total + self.swap_weight * (swap_loss - aux['d_loss'])
-    aux = dict(aux, d_swap_loss=swap_loss, d_swap_logit=jnp.mean(d_swap))
+    for name, field, batch_key, data_field, what, stream in _NEGATIVES:
+      weight = self.negative_weights[name]
+      if not weight:
+        continue
+      if batch_key not in batch:
+        raise ValueError(f'objective.mocogan.{field}={weight} needs the batch\'s {what} '
+                         f'clips ({batch_key!r}): set --config.dataset.moving_mnist.'
+                         f'{data_field}=True.')
+      d_twin = self.extra_logits(ctx, d_params, coll, batch[batch_key], None, key, step,
+                                 stream=stream)
+      twin_loss, _, _ = ctx.loss_fn(d_real, d_twin)
+      # ... + w l_D(r, twin) - w l_D(r, f): aux['d_loss'] is l_D(r, f), already in the total.
+      total = total + weight * (twin_loss - aux['d_loss'])
+      aux = dict(aux, **{f'd_{name}_loss': twin_loss, f'd_{name}_logit': jnp.mean(d_twin)})
     return total, (coll, aux, d_real, extras)
 
   def discriminator_terms(self, ctx, batch, g_inputs, out_real, out_fake):

@@ -27,7 +27,8 @@ so they stay off here too (docs/video.md#results). Motion-slowed real twins besi
 (dataset.moving_mnist.slow_clips, objective.mocogan.slow_weight) make G's digits move to
 4,000 steps, but by jumps (acceleration 2.9-4.9, real 0.59), and still clips return by
 5,000; with frame-shuffled twins as well (shuffle_clips, shuffle_weight) they are still by
-2,500. D_V wins outright (mean logit on G's clips -16 at 5,000); off here too.
+2,500. D_V wins outright (mean logit on G's clips -16 at 5,000; 3D-GAN's accuracy gate
+freezes D and G collapses onto one clip); off here too.
 Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
 settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 

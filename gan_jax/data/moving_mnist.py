@@ -76,13 +76,28 @@ SLOWED_KEY = 'slowed_image'
 # With dataset.moving_mnist.shuffle_clips, its frame-shuffled twin (`frame_shuffle`): the
 # negatives of objective.mocogan.shuffle_weight.
 SHUFFLED_KEY = 'shuffled_image'
+
+
+@dataclasses.dataclass(frozen=True)
+class TwinKind:
+  """One kind of training twin: the dataset.moving_mnist flag that adds it, its example
+  key, what tells it from the clip, and the stream of its draws (separate from the
+  trajectory's; objective.mocogan folds it into the step's key for the twin's D pass)."""
+
+  flag: str
+  key: str
+  what: str
+  stream: int
+
+
+# name -> kind; objective.mocogan.<name>_weight is its share of D_V's fake term.
+TWINS = {'swap': TwinKind('swap_clips', SWAPPED_KEY, 'identity-swapped', 0x5A4B),
+         'slow': TwinKind('slow_clips', SLOWED_KEY, 'motion-slowed', 0x510E),
+         'shuffle': TwinKind('shuffle_clips', SHUFFLED_KEY, 'frame-shuffled', 0x5F1E)}
 # The fields that only add training twins to the examples: the clips (and the video
 # metrics' classifiers and cache keys) do not depend on them.
-TWIN_FLAGS = ('swap_clips', 'slow_clips', 'shuffle_clips')  # Each adds one kind of twin.
+TWIN_FLAGS = tuple(kind.flag for kind in TWINS.values())
 TWIN_FIELDS = TWIN_FLAGS + ('slow_factors',)
-_SWAP_STREAM = 0x5A4B  # Separates the swap's draws from the trajectory's.
-_SLOW_STREAM = 0x510E  # ... and the slow-down's,
-_SHUFFLE_STREAM = 0x5F1E  # ... and the shuffle's.
 
 
 # ---- the definition ------------------------------------------------------------------------
@@ -188,7 +203,7 @@ def identity_swap(seed: int, index: int, traj: dict, digit_labels: np.ndarray, *
     raise ValueError('dataset.moving_mnist.swap_clips needs clips of at least 2 frames (the '
                      f'swap happens at a frame in [1, T - 1]); got num_frames={num_frames}.')
   first, stop = (int(a) for a in digit_range)
-  rng = np.random.default_rng((int(seed), first, stop, int(index), _SWAP_STREAM))
+  rng = np.random.default_rng((int(seed), first, stop, int(index), TWINS['swap'].stream))
   k = int(rng.integers(num_digits))
   frame = int(rng.integers(1, num_frames))
   old_class = int(digit_labels[traj['digit_indices'][k]])
@@ -221,7 +236,7 @@ def slow_down(seed: int, index: int, traj: dict, *, digit_range: tuple[int, int]
                      f'slow-down starts at a frame in [1, T - 1]); got num_frames={num_frames}.')
   low, high = _slow_factors(factors)
   first, stop = (int(a) for a in digit_range)
-  rng = np.random.default_rng((int(seed), first, stop, int(index), _SLOW_STREAM))
+  rng = np.random.default_rng((int(seed), first, stop, int(index), TWINS['slow'].stream))
   frame = int(rng.integers(1, num_frames))
   factor = rng.uniform(low, high, size=num_digits)
   positions, velocities = bounce(traj['positions'][frame - 1],
@@ -247,7 +262,7 @@ def frame_shuffle(seed: int, index: int, num_frames: int, *,
                      'frame s in [1, T - 2] on, the rest reordered); got '
                      f'num_frames={num_frames}.')
   first, stop = (int(a) for a in digit_range)
-  rng = np.random.default_rng((int(seed), first, stop, int(index), _SHUFFLE_STREAM))
+  rng = np.random.default_rng((int(seed), first, stop, int(index), TWINS['shuffle'].stream))
   frame = int(rng.integers(1, num_frames - 1))
   tail = np.arange(frame, num_frames)
   order = rng.permutation(tail)
@@ -476,9 +491,8 @@ def _describe(spec: ClipSpec, split: str, what: str) -> str:
           f'{size}, {spec.num_digits} embedded digits of [{spec.digit_range[0]}, '
           f'{spec.digit_range[1]}) bouncing at {spec.step_length} x {spec.canvas_size - 28} '
           f'px/frame (seed {spec.seed}); label 10 min + max of the digit classes (100)'
-          + ('; each with its identity-swapped twin' if spec.swap_clips else '')
-          + ('; each with its motion-slowed twin' if spec.slow_clips else '')
-          + ('; each with its frame-shuffled twin' if spec.shuffle_clips else ''))
+          + ''.join(f'; each with its {kind.what} twin' for kind in TWINS.values()
+                    if getattr(spec, kind.flag)))
 
 
 # ---- TFDS moving_mnist ---------------------------------------------------------------------

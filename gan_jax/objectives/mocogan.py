@@ -110,15 +110,6 @@ from gan_jax.metrics import classifier
 from gan_jax.objectives import conditional
 from gan_jax.objectives import unconditional
 
-# The real twins D_V can be shown as fakes: (name, weight field, batch key, dataset field,
-# what they are, the stream folded into the step's key for their D pass).
-_NEGATIVES = (
-    ('swap', 'swap_weight', moving_mnist.SWAPPED_KEY, 'swap_clips', 'identity-swapped', 0x5A4B),
-    ('slow', 'slow_weight', moving_mnist.SLOWED_KEY, 'slow_clips', 'motion-slowed', 0x510E),
-    ('shuffle', 'shuffle_weight', moving_mnist.SHUFFLED_KEY, 'shuffle_clips', 'frame-shuffled',
-     0x5F1E),
-)
-
 
 def image_logit(d_output):
   """D_I's logits (N, k) of a MoCoGAN discriminator output."""
@@ -200,17 +191,19 @@ class MoCoGAN(unconditional.Unconditional):
             "dataset.name='moving_mnist' (label 10 min + max of the two digits) with "
             'model.mocogan.content_codes=2, content_code_classes=10; got '
             f'{config.dataset.name!r}, {self.num_codes} x {self.code_classes}.')
-    self.negative_weights = {}  # name -> its share of D_V's fake term (0: off).
-    for name, field, _, data_field, what, _ in _NEGATIVES:
-      weight = float(own.get(field, 0.0))
+    # The real twins D_V is shown as fakes (moving_mnist.TWINS): name -> share (0: off).
+    self.negative_weights = {}
+    for name, kind in moving_mnist.TWINS.items():
+      weight = float(own.get(f'{name}_weight', 0.0))
       if not 0 <= weight < 1:
-        raise ValueError(f'objective.mocogan.{field} is the share of D_V\'s fake term given '
-                         f'to {what} real clips: it must be in [0, 1); got {weight}.')
+        raise ValueError(f'objective.mocogan.{name}_weight is the share of D_V\'s fake term '
+                         f'given to {kind.what} real clips: it must be in [0, 1); got '
+                         f'{weight}.')
       if weight and (config.dataset.name != 'moving_mnist' or not bool(
-          config.dataset.moving_mnist.get(data_field, False))):
-        raise ValueError(f'objective.mocogan.{field}={weight} scores {what} real clips as '
-                         f'fakes: set --config.dataset.moving_mnist.{data_field}=True (with '
-                         f'dataset.name=\'moving_mnist\'; got {config.dataset.name!r}).')
+          config.dataset.moving_mnist.get(kind.flag, False))):
+        raise ValueError(f'objective.mocogan.{name}_weight={weight} scores {kind.what} real '
+                         f'clips as fakes: set --config.dataset.moving_mnist.{kind.flag}=True '
+                         f'(with dataset.name=\'moving_mnist\'; got {config.dataset.name!r}).')
       self.negative_weights[name] = weight
     if sum(self.negative_weights.values()) >= 1:
       raise ValueError('objective.mocogan.swap_weight + slow_weight + shuffle_weight is the '
@@ -269,16 +262,16 @@ class MoCoGAN(unconditional.Unconditional):
     docstring)."""
     total, (coll, aux, d_real, extras) = super().discriminator_loss(
         ctx, d_params, d_coll, batch, g_inputs, fake, key, extras, step)
-    for name, field, batch_key, data_field, what, stream in _NEGATIVES:
+    for name, kind in moving_mnist.TWINS.items():
       weight = self.negative_weights[name]
       if not weight:
         continue
-      if batch_key not in batch:
-        raise ValueError(f'objective.mocogan.{field}={weight} needs the batch\'s {what} '
-                         f'clips ({batch_key!r}): set --config.dataset.moving_mnist.'
-                         f'{data_field}=True.')
-      d_twin = self.extra_logits(ctx, d_params, coll, batch[batch_key], None, key, step,
-                                 stream=stream)
+      if kind.key not in batch:
+        raise ValueError(f'objective.mocogan.{name}_weight={weight} needs the batch\'s '
+                         f'{kind.what} clips ({kind.key!r}): set --config.dataset.moving_mnist.'
+                         f'{kind.flag}=True.')
+      d_twin = self.extra_logits(ctx, d_params, coll, batch[kind.key], None, key, step,
+                                 stream=kind.stream)
       twin_loss, _, _ = ctx.loss_fn(d_real, d_twin)
       # ... + w l_D(r, twin) - w l_D(r, f): aux['d_loss'] is l_D(r, f), already in the total.
       total = total + weight * (twin_loss - aux['d_loss'])

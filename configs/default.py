@@ -22,6 +22,10 @@ def _optimizer() -> ml_collections.ConfigDict:
       decay_every=10_000,        # step: multiply the lr by decay_rate every decay_every updates.
       decay_rate=0.1,
       grad_clip_norm=0.0,        # Clip gradients by global norm first (0 = off).
+      # Per-module learning rates: 'PATH=FACTOR ...', parameter-path prefixes (module names
+      # joined by '/', e.g. MoCoGAN's D: 'video=0.25'; the longest prefix wins) whose updates
+      # are scaled by FACTOR after the rule ('' = none).
+      lr_multipliers='',
       # The update rules (optax; Adam's b1 = 0.5 is DCGAN's, Radford et al. 2015).
       adam=dict(b1=0.5, b2=0.999, eps=1e-8),
       adamw=dict(b1=0.5, b2=0.999, eps=1e-8, weight_decay=1e-4),  # Decoupled decay (optax's).

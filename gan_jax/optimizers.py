@@ -4,7 +4,7 @@ Each player has its own block (`config.optim.g`, `config.optim.d`), so learning 
 rules and schedules differ freely between G and D (TTUR, Heusel et al. 2017). A block holds
   name: the update rule, one of RULES;
   lr, schedule (one of SCHEDULES), warmup_steps, decay_steps, end_lr_fraction, decay_every,
-    decay_rate, grad_clip_norm: shared by every rule;
+    decay_rate, grad_clip_norm, lr_multipliers: shared by every rule;
   one sub-block per rule with that rule's own fields (`adam.b1`, `sgd.momentum`, ...), of
     which only `config.optim.<player>[name]` is read.
 configs/default.py holds every default and says which schedule reads which field.
@@ -66,14 +66,71 @@ def build_schedule(cfg: ml_collections.ConfigDict, total_updates: int) -> optax.
   return main
 
 
+def parse_lr_multipliers(spec: str) -> dict[str, float]:
+  """'video=0.25 image/Dense_0=2' -> {'video': 0.25, 'image/Dense_0': 2.0}: parameter-path
+  prefixes (module names joined by '/') and the factors their learning rate is scaled by."""
+  out = {}
+  for item in str(spec or '').replace(',', ' ').split():
+    path, sep, value = item.partition('=')
+    try:
+      factor = float(value) if sep and path else None
+    except ValueError:
+      factor = None
+    if factor is None or not factor >= 0 or path.strip('/') in out:
+      raise ValueError(
+          f'lr_multipliers entry {item!r} in {spec!r}: expected PATH=FACTOR with a parameter '
+          "path prefix and a factor >= 0, each path once, e.g. 'video=0.25 image=2'.")
+    out[path.strip('/')] = factor
+  return out
+
+
+def _param_path(path) -> str:
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+                  for k in path)
+
+
+def scale_by_path(multipliers: dict[str, float]) -> optax.GradientTransformation:
+  """Multiplies the updates of the parameters under each path prefix by its factor (the
+  longest matching prefix wins; other parameters keep factor 1). After the update rule this is
+  a per-module learning-rate multiplier: Adam's, SGD's and the others' updates (and adamw's
+  decoupled decay) are proportional to the learning rate. Stateless; init checks that every
+  prefix names some parameters."""
+
+  def factor(path: str) -> float:
+    hits = [p for p in multipliers if path == p or path.startswith(p + '/')]
+    return multipliers[max(hits, key=len)] if hits else 1.0
+
+  def init(params):
+    paths = [_param_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    for prefix in multipliers:
+      if not any(q == prefix or q.startswith(prefix + '/') for q in paths):
+        tops = sorted({q.split('/')[0] for q in paths})
+        raise ValueError(
+            f'lr_multipliers path {prefix!r} matches no parameter of this player; its '
+            f'parameters lie under {tops} (e.g. {paths[0]!r}).')
+    return optax.EmptyState()
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree_util.tree_map_with_path(
+        lambda p, u: u * factor(_param_path(p)) if factor(_param_path(p)) != 1.0 else u,
+        updates), state
+
+  return optax.GradientTransformation(init, update)
+
+
 def build_optimizer(cfg: ml_collections.ConfigDict,
                     total_updates: int) -> optax.GradientTransformation:
-  """One player's optimizer: optional global-norm clipping, then the rule `cfg.name`."""
+  """One player's optimizer: optional global-norm clipping, the rule `cfg.name`, then the
+  per-module learning-rate multipliers (`cfg.lr_multipliers`, none by default)."""
   if cfg.name not in RULES:
     raise ValueError(f'Unknown optimizer {cfg.name!r}; choose one of {OPTIMIZERS}.')
   tx = RULES[cfg.name](build_schedule(cfg, total_updates), cfg[cfg.name])
   clip = float(cfg.grad_clip_norm)
-  return optax.chain(optax.clip_by_global_norm(clip), tx) if clip > 0 else tx
+  if clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+  multipliers = parse_lr_multipliers(cfg.get('lr_multipliers', ''))
+  return optax.chain(tx, scale_by_path(multipliers)) if multipliers else tx
 
 
 def lazy_corrected(cfg: ml_collections.ConfigDict, ratio: float) -> ml_collections.ConfigDict:

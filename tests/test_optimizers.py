@@ -5,7 +5,9 @@ hyperparameters written out here (non-default values, so an ignored field shows)
 SGD with momentum equal a numpy transcription of their update (Kingma & Ba 2015, alg. 1;
 Sutskever et al. 2013), float32 against float64 to rtol 1e-5. Schedules: learning rates at
 several steps against the closed forms in build_schedule's docstring, rtol 1e-6 and
-atol 1e-6 * lr (optax computes them in float32).
+atol 1e-6 * lr (optax computes them in float32). Per-module learning-rate multipliers: the
+updates of each subtree equal those of optax's rule run at the multiplied learning rate, rtol
+1e-6.
 """
 
 import math
@@ -123,6 +125,49 @@ def test_discriminator_schedule_spans_its_own_updates():
         else x, tx.init(params))
     update = tx.update({'w': jnp.ones(1)}, state, params)[0]['w']
     np.testing.assert_allclose(update, [-want * config.optim.g.lr], rtol=1e-6)
+
+
+def _nested_updates(tx, steps=3):
+  params = {'video': {'w': jnp.ones((2, 3)), 'b': jnp.full((3,), -0.5)},
+            'image': {'w': jnp.ones((2, 3)), 'b': jnp.zeros((3,))}}
+  state, out = tx.init(params), []
+  for i in range(steps):
+    grads = {'video': _grads(i), 'image': _grads(i + 1)}
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    out.append(updates)
+  return out
+
+
+@pytest.mark.parametrize('fields, rule', [
+    ({'name': 'adam', 'adam.b1': 0.3}, lambda lr: optax.adam(lr, b1=0.3)),
+    ({'name': 'sgd', 'sgd.momentum': 0.5}, lambda lr: optax.sgd(lr, momentum=0.5)),
+    ({'name': 'adamw', 'adamw.weight_decay': 0.1},
+     lambda lr: optax.adamw(lr, b1=0.5, weight_decay=0.1)),
+])
+def test_lr_multipliers_run_each_module_at_its_own_rate(fields, rule):
+  """'video=0.25 video/b=3': video/w at lr/4, video/b at 3 lr (the longest prefix), image at lr;
+  each against optax's rule at that rate on the same gradients."""
+  tx = optimizers.build_optimizer(
+      _player(lr=LR, lr_multipliers='video=0.25, video/b=3', **fields), 100)
+  got = _nested_updates(tx)
+  for factor, pick in ((0.25, lambda u: u['video']['w']), (3.0, lambda u: u['video']['b']),
+                       (1.0, lambda u: u['image'])):
+    want = _nested_updates(rule(LR * factor))
+    for a, b in zip(got, want):
+      jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6),
+                             pick(a), pick(b))
+  assert optimizers.parse_lr_multipliers(' a/b=0.5,c=0 ') == {'a/b': 0.5, 'c': 0.0}
+  assert optimizers.parse_lr_multipliers('') == {}
+
+
+def test_lr_multipliers_errors_say_what_is_wrong():
+  for spec in ('video', 'video=fast', '=2', 'video=-1', 'video=1 video=2'):
+    with pytest.raises(ValueError, match='expected PATH=FACTOR'):
+      optimizers.parse_lr_multipliers(spec)
+  tx = optimizers.build_optimizer(_player(lr=LR, lr_multipliers='audio=0.5'), 10)
+  with pytest.raises(ValueError, match=r"'audio' matches no parameter.*\['image', 'video'\]"):
+    _nested_updates(tx)
 
 
 def test_bad_names_are_clear_errors():

@@ -230,6 +230,21 @@ def test_d_regularizer_adds_its_gradient_to_d_only():
   assert 'd_regularizer' in metrics
 
 
+def test_lr_multiplier_zero_freezes_one_module_of_d():
+  """optim.d.lr_multipliers='<D's first module>=0' inside the train step: that module's
+  parameters stay, D's other modules and G move as in the plain step."""
+  config = _sgd(helpers.tiny_dcgan_config())
+  state0, (base, _) = _one_step(config)
+  first = sorted(state0.d_params)[0]
+  _, (frozen, _) = _one_step(_sgd(helpers.tiny_dcgan_config(
+      **{'optim.d.lr_multipliers': f'{first}=0'})))
+  chex.assert_trees_all_equal(frozen.d_params[first], state0.d_params[first])
+  rest = [k for k in state0.d_params if k != first]
+  assert rest and helpers.max_abs_diff(state0.d_params[rest[0]], frozen.d_params[rest[0]]) > 0
+  chex.assert_trees_all_equal({k: frozen.d_params[k] for k in rest},
+                              {k: base.d_params[k] for k in rest})
+
+
 @pytest.mark.slow  # 7-10 s: several compiles of the step.
 def test_diffaugment_changes_what_d_sees_and_is_reproducible():
   config = _sgd(helpers.tiny_dcgan_config(**{'augment.name': 'diffaugment'}))

@@ -107,14 +107,16 @@ def scale_by_path(multipliers: dict[str, float]) -> optax.GradientTransformation
         tops = sorted({q.split('/')[0] for q in paths})
         raise ValueError(
             f'lr_multipliers path {prefix!r} matches no parameter of this player; its '
-            f'parameters lie under {tops} (e.g. {paths[0]!r}).')
+            f'parameters lie under {tops} (e.g. {paths[0] if paths else None!r}).')
     return optax.EmptyState()
+
+  def scale(path, u):
+    f = factor(_param_path(path))
+    return u if f == 1.0 else u * f
 
   def update(updates, state, params=None):
     del params
-    return jax.tree_util.tree_map_with_path(
-        lambda p, u: u * factor(_param_path(p)) if factor(_param_path(p)) != 1.0 else u,
-        updates), state
+    return jax.tree_util.tree_map_with_path(scale, updates), state
 
   return optax.GradientTransformation(init, update)
 

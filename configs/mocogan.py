@@ -30,8 +30,8 @@ so they stay off here too (docs/video.md#results). Motion-slowed real twins besi
 2,500. D_V wins outright (mean logit on G's clips -16 at 5,000; 3D-GAN's accuracy gate
 freezes D and G collapses onto one clip); off here too. Holding D_V back continuously
 beside the twins (R1 on D_V, penalty.weight=10, or optim.d.lr_multipliers='video=0.25')
-halves its lead, and G's clips then jump (speed 3.6, acceleration 6; content collapse back):
-neither end of D_V's strength gives smooth motion (docs/video.md#results).
+halves its lead, and G's clips then jump (speed 3.6-4.3, acceleration 6-7; content collapse
+back): neither end of D_V's strength gives smooth motion (docs/video.md#results).
 Non-saturating loss, Adam 2e-4 (b1 0.5) for G and both D's, no EMA: the original code's Adam
 settings (lr 2e-4, betas (0.5, 0.999); it adds an L2 weight decay of 1e-5, not used here).
 

@@ -85,8 +85,12 @@ def parse_lr_multipliers(spec: str) -> dict[str, float]:
 
 
 def _param_path(path) -> str:
-  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
-                  for k in path)
+  """'video/Conv_0/kernel' for a pytree key path."""
+  return jax.tree_util.keystr(path, simple=True, separator='/')
+
+
+def _under(path: str, prefix: str) -> bool:
+  return path == prefix or path.startswith(prefix + '/')
 
 
 def scale_by_path(multipliers: dict[str, float]) -> optax.GradientTransformation:
@@ -97,13 +101,13 @@ def scale_by_path(multipliers: dict[str, float]) -> optax.GradientTransformation
   prefix names some parameters."""
 
   def factor(path: str) -> float:
-    hits = [p for p in multipliers if path == p or path.startswith(p + '/')]
+    hits = [p for p in multipliers if _under(path, p)]
     return multipliers[max(hits, key=len)] if hits else 1.0
 
   def init(params):
     paths = [_param_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     for prefix in multipliers:
-      if not any(q == prefix or q.startswith(prefix + '/') for q in paths):
+      if not any(_under(q, prefix) for q in paths):
         tops = sorted({q.split('/')[0] for q in paths})
         raise ValueError(
             f'lr_multipliers path {prefix!r} matches no parameter of this player; its '
